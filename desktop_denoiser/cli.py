@@ -1,0 +1,349 @@
+"""The ``desktop-denoiser`` command: gui (default), train, denoise, evaluate, models.
+
+Every problem a person can cause is one line on stderr and a non-zero exit (2 for usage, 1
+otherwise); tracebacks are for our bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .core.errors import ConfigError, DenoiserError
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def _noise(text: str):
+    from .core.noise import NoiseSpec
+
+    try:
+        return NoiseSpec.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line on stderr, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .core.models import ARCHITECTURES
+    from .core.noise import DESCRIPTIONS
+
+    noise_help = "noise as KIND or KIND:VALUE or KIND:NAME=VALUE,... where KIND is one of: " + "; ".join(
+        f"{k} ({v})" for k, v in DESCRIPTIONS.items()
+    )
+    p = _Parser(prog="desktop-denoiser", description="Clean noisy handwritten digits with denoising autoencoders.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--self-test", action="store_true", help="load the bundled models, denoise a sample, exit 0 or 1")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("gui", help="open the window (the default)", description="Open the Desktop Denoiser window.")
+
+    t = sub.add_parser("train", help="train a denoiser or the classifier", description="Train a model on MNIST and store it.")
+    t.add_argument("--arch", default="unet", choices=list(ARCHITECTURES), help="architecture (default: unet)")
+    t.add_argument("--noise", type=_noise, default=None, help=noise_help + " (default: mixed; none for the classifier)")
+    t.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
+    t.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: 128)")
+    t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: 1e-3)")
+    t.add_argument("--subset", type=_positive_int, default=None, help="train on this many images (default: all)")
+    t.add_argument("--val-fraction", type=_positive_float, default=0.1, help="validation fraction (default: 0.1)")
+    t.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs, 0 = off (default: 3)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS", help="stop after this much training time")
+    t.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine", help="learning-rate schedule (default: cosine)")
+    t.add_argument("--mnist", default=None, help="path to mnist.npz (default: $DESKTOP_DENOISER_MNIST, else Keras's download)")
+    t.add_argument("--name", default=None, help="model name in the store (default: ARCH-NOISE)")
+    t.add_argument("--out", default=None, help="folder to store the model in (default: the model store)")
+    t.add_argument("--eval-limit", type=_positive_int, default=None, help="test images to measure on (default: all 10000)")
+
+    d = sub.add_parser("denoise", help="denoise image files", description="Denoise images (files or folders) and write PNGs.")
+    d.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
+    d.add_argument("-o", "--output", required=True, metavar="OUT", help="output PNG (one input) or folder")
+    d.add_argument("--noise", type=_noise, default=None, help="corrupt the input first: " + noise_help)
+    d.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    d.add_argument("--model", default=None, help="denoiser name or .keras path (default: the store's default)")
+    d.add_argument("--classifier", default=None, help="classifier name or .keras path")
+    d.add_argument("--classify", action="store_true", help="print path<TAB>digit<TAB>probability per image")
+    d.add_argument("--size", type=_positive_int, default=28, help="output size in pixels (default: 28)")
+
+    e = sub.add_parser("evaluate", help="measure models and print benchmark tables",
+                       description="Without --model: the benchmark tables (see benchmarks/). With --model: one model's figures.")
+    e.add_argument("--model", default=None, help="measure this model only")
+    e.add_argument("--noise", type=_noise, default=None, help="noise to measure with (default: the model's own)")
+    e.add_argument("--limit", type=_positive_int, default=None, help="test images (default: all)")
+    mode = e.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="benchmark tables in a few minutes (the default)")
+    mode.add_argument("--full", action="store_true", help="the full benchmark (long)")
+    e.add_argument("--tables", default=None, help="comma-separated subset of tables to run")
+    e.add_argument("--mnist", default=None, help="path to mnist.npz")
+
+    m = sub.add_parser("models", help="list the model store", description="List the bundled and the user's models.")
+    m.add_argument("--paths", action="store_true", help="show file paths")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.self_test:
+            from .selftest import run_self_test
+
+            return run_self_test()
+        command = args.command or "gui"
+        return {"gui": _gui, "train": _train, "denoise": _denoise, "evaluate": _evaluate, "models": _models}[command](args)
+    except DenoiserError as exc:
+        print(f"desktop-denoiser: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("desktop-denoiser: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("desktop-denoiser: error: out of memory", file=sys.stderr)
+        return 1
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def _gui(args) -> int:
+    from .gui.app import run
+
+    return run()
+
+
+def _store(out: Optional[str] = None):
+    from .core.store import ModelStore
+
+    store = ModelStore()
+    if out:
+        folder = Path(out)
+        store.bundled_dir = folder
+    return store
+
+
+def _train(args) -> int:
+    from .core import models, workflows
+    from .core.noise import NoiseSpec
+    from .core.training import TrainConfig, Trainer
+
+    kind = models.get(args.arch).kind
+    noise = args.noise or NoiseSpec("mixed" if kind == "denoiser" else "none")
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    config = TrainConfig(
+        arch=args.arch, noise=noise, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        subset=args.subset, val_fraction=args.val_fraction, patience=args.patience or None, seed=args.seed,
+        time_budget=args.time_budget, lr_schedule=args.lr_schedule, mnist=args.mnist,
+    )
+    bar = _ProgressBar(sys.stderr)
+    trainer = Trainer(config, on_progress=bar.update, on_epoch=bar.epoch, on_status=bar.status)
+    store = _store(args.out)
+
+    def on_sigint(signum, frame):
+        if trainer.cancelled:
+            raise KeyboardInterrupt
+        bar.status("Stopping after this batch (Ctrl+C again to abort)…")
+        trainer.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    try:
+        result, entry = workflows.train_and_save(trainer, store, args.name, bar.status, args.eval_limit)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    bar.close()
+    if entry is None:
+        print("Cancelled before any batch was trained; nothing was saved.", file=sys.stderr)
+        return 1
+    m = entry.meta["metrics"]
+    best = f"best epoch {result.best_epoch}" if result.best_epoch else "no complete epoch"
+    print(f"{result.stop_reason}: {len(result.history)} epoch(s), {best}, {result.seconds:.0f} s on {result.device}")
+    if kind == "classifier":
+        print(f"test accuracy {100 * m['test_accuracy']:.2f}%")
+    else:
+        line = f"test PSNR {m['test_psnr']:.2f} dB (noisy {m['test_psnr_noisy']:.2f}), SSIM {m['test_ssim']:.3f}"
+        if "test_accuracy_denoised" in m:
+            line += f", accuracy denoised {100 * m['test_accuracy_denoised']:.2f}% (noisy {100 * m['test_accuracy_noisy']:.2f}%)"
+        print(line)
+    print(f"saved {entry.name} to {entry.path}")
+    return 130 if result.cancelled else 0
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _denoise(args) -> int:
+    from .core import workflows
+
+    sources = workflows.expand_inputs(args.inputs)
+    if not sources:
+        raise DenoiserError("No image files found in the inputs.")
+    out = Path(args.output)
+    many = len(sources) > 1 or out.suffix.lower() != ".png"
+    if many:
+        if out.exists() and not out.is_dir():
+            raise DenoiserError(f"{out} is not a folder (several inputs need an output folder).")
+        out.mkdir(parents=True, exist_ok=True)
+    pipeline, _, _ = workflows.load_pipeline(_store(), args.model, args.classifier, need_classifier=args.classify)
+    failures = 0
+    for source in sources:
+        res = workflows.denoise_file(pipeline, source, workflows.output_path(source, out, many), args.noise, args.seed, args.size)
+        if res.error:
+            failures += 1
+            print(f"desktop-denoiser: error: {res.error}", file=sys.stderr)
+            continue
+        if args.classify:
+            print(f"{source}\t{res.prediction.digit}\t{res.prediction.confidence:.4f}", flush=True)
+    return 1 if failures else 0
+
+
+def _evaluate(args) -> int:
+    if args.mnist:
+        os.environ["DESKTOP_DENOISER_MNIST"] = args.mnist
+    if args.model:
+        return _evaluate_model(args)
+    try:
+        from benchmarks import run as bench
+    except ImportError:
+        raise DenoiserError("The benchmark scripts are not installed; run 'evaluate' from a source checkout.") from None
+    tables = args.tables.split(",") if args.tables else None
+    return bench.main(full=args.full, tables=tables)
+
+
+def _evaluate_model(args) -> int:
+    from .core import data as data_mod
+    from .core import evaluation, workflows
+    from .core.noise import NoiseSpec
+
+    store = _store()
+    entry = store.find(args.model)
+    mnist = data_mod.load_mnist()
+    x = data_mod.to_float(mnist.x_test[: args.limit])
+    y = mnist.y_test[: args.limit]
+    if entry.kind == "classifier":
+        from .core.inference import Pipeline
+
+        pipe = Pipeline(None, store.load(args.model, "classifier").model)
+        print(f"{entry.name}: accuracy {100 * evaluation.evaluate_classifier(pipe, x, y)['accuracy']:.2f}% on {len(x)} test digits")
+        return 0
+    pipe, d_entry, c_entry = workflows.load_pipeline(store, args.model, need_classifier=False)
+    noise = args.noise or NoiseSpec.from_dict(d_entry.meta.get("noise", {"kind": "uniform"}))
+    r = evaluation.evaluate_denoiser(pipe, x, y, noise)
+    print(f"{d_entry.name} on {r['images']} test digits, noise {r['noise']}")
+    print(f"  PSNR  noisy {r['psnr_noisy']:.2f} dB  denoised {r['psnr']:.2f} dB")
+    print(f"  SSIM  noisy {r['ssim_noisy']:.3f}     denoised {r['ssim']:.3f}")
+    if "accuracy_denoised" in r:
+        print(f"  accuracy ({c_entry.name})  clean {100 * r['accuracy_clean']:.2f}%  noisy {100 * r['accuracy_noisy']:.2f}%  "
+              f"denoised {100 * r['accuracy_denoised']:.2f}%")
+    return 0
+
+
+def _models(args) -> int:
+    store = _store()
+    entries = store.entries()
+    print(f"bundled: {store.bundled_dir}")
+    print(f"user:    {store.user_dir}")
+    print(f"new models go to: {store.write_dir}")
+    if not entries:
+        print("no models")
+        return 0
+    for e in entries:
+        default = " (default)" if e.name in ("unet-mixed", "classifier") else ""
+        line = f"{e.source:8} {e.kind:10} {e.summary()}{default}"
+        if args.paths:
+            line += f"  {e.path}"
+        print(line)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+
+
+class _ProgressBar:
+    """A one-line terminal progress bar with ETA; plain lines when not on a terminal."""
+
+    WIDTH = 28
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_plain = 0.0
+        self.active = False
+
+    def status(self, text: str) -> None:
+        self._clear()
+        print(text, file=self.stream, flush=True)
+
+    def update(self, p) -> None:
+        filled = int(round(self.WIDTH * p.fraction))
+        bar = "█" * filled + "·" * (self.WIDTH - filled)
+        eta = _clock(p.eta) if p.eta is not None else "--:--"
+        line = (f"epoch {p.epoch}/{p.epochs} |{bar}| {100 * p.fraction:5.1f}%  batch {p.batch}/{p.batches}  "
+                f"loss {p.loss:.4f}  {p.images_per_s:,.0f} img/s  ETA {eta}")
+        if self.tty:
+            self.stream.write("\r" + line + "\x1b[K")
+            self.stream.flush()
+            self.active = True
+        elif time.monotonic() - self.last_plain > 10 or p.batch == p.batches:
+            self.last_plain = time.monotonic()
+            print(line, file=self.stream, flush=True)
+
+    def epoch(self, e) -> None:
+        self._clear()
+        metric = f"val PSNR {e.val_metric:.2f} dB" if e.val_metric > 1.5 else f"val accuracy {100 * e.val_metric:.2f}%"
+        print(f"epoch {e.epoch}: loss {e.loss:.4f}  val_loss {e.val_loss:.4f}  {metric}  ({e.seconds:.0f} s)",
+              file=self.stream, flush=True)
+
+    def _clear(self) -> None:
+        if self.active:
+            self.stream.write("\r\x1b[K")
+            self.active = False
+
+    def close(self) -> None:
+        self._clear()
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

@@ -1,0 +1,120 @@
+"""Denoiser + classifier, as one compiled function.
+
+The single-image path is one ``tf.function`` with a fixed input signature, traced and warmed
+up once: it denoises, then classifies the noisy input and the reconstruction in one batch of
+two. No ``model.predict`` per image (about 100 ms here) and no eager Keras call (17–30 ms).
+The batched path serves the CLI, the evaluation and the noise sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Optional
+
+import numpy as np
+
+BATCH = 512
+
+
+@dataclasses.dataclass
+class Prediction:
+    noisy: np.ndarray  # (28, 28) what the denoiser saw
+    reconstruction: np.ndarray  # (28, 28)
+    probs_noisy: Optional[np.ndarray]  # (10,) classifier on the noisy input
+    probs_reconstruction: Optional[np.ndarray]  # (10,) classifier on the reconstruction
+    seconds: float
+
+    @property
+    def digit(self) -> Optional[int]:
+        p = self.probs_reconstruction
+        return None if p is None else int(np.argmax(p))
+
+    @property
+    def confidence(self) -> Optional[float]:
+        p = self.probs_reconstruction
+        return None if p is None else float(np.max(p))
+
+
+class Pipeline:
+    """A denoiser and/or a classifier (either may be None) with fast compiled call paths."""
+
+    def __init__(self, denoiser=None, classifier=None, warmup: bool = True):
+        import tensorflow as tf
+
+        self.denoiser = denoiser
+        self.classifier = classifier
+        self._lock = threading.Lock()
+        one = tf.TensorSpec((1, 28, 28, 1), tf.float32)
+        many = tf.TensorSpec((None, 28, 28, 1), tf.float32)
+        self._single = tf.function(self._run_single, input_signature=[one], reduce_retracing=True)
+        self._denoise_many = tf.function(self._run_denoise, input_signature=[many]) if denoiser is not None else None
+        self._classify_many = tf.function(self._run_classify, input_signature=[many]) if classifier is not None else None
+        if warmup:
+            self.warmup()
+
+    # graph bodies ------------------------------------------------------------------------------
+
+    def _run_single(self, x):
+        import tensorflow as tf
+
+        y = self.denoiser(x, training=False) if self.denoiser is not None else x
+        if self.classifier is None:
+            return y, tf.zeros((2, 10))
+        return y, self.classifier(tf.concat([x, y], axis=0), training=False)
+
+    def _run_denoise(self, x):
+        return self.denoiser(x, training=False)
+
+    def _run_classify(self, x):
+        return self.classifier(x, training=False)
+
+    # public ------------------------------------------------------------------------------------
+
+    def warmup(self) -> None:
+        zeros = np.zeros((1, 28, 28), np.float32)
+        self.run(zeros[0])
+        if self._denoise_many is not None:
+            self.denoise(zeros)
+        if self._classify_many is not None:
+            self.classify(zeros)
+
+    def run(self, image: np.ndarray) -> Prediction:
+        """Denoise and classify one (28, 28) image in [0, 1]; the interactive path."""
+        x = np.ascontiguousarray(image, dtype=np.float32).reshape(1, 28, 28, 1)
+        t0 = time.perf_counter()
+        with self._lock:
+            y, probs = self._single(x)
+            y, probs = y.numpy(), probs.numpy()
+        seconds = time.perf_counter() - t0
+        has_clf = self.classifier is not None
+        return Prediction(
+            noisy=x[0, :, :, 0],
+            reconstruction=y[0, :, :, 0],
+            probs_noisy=probs[0] if has_clf else None,
+            probs_reconstruction=probs[1] if has_clf else None,
+            seconds=seconds,
+        )
+
+    def denoise(self, images: np.ndarray) -> np.ndarray:
+        """Denoise (N, 28, 28) images in batches; returns (N, 28, 28)."""
+        if self._denoise_many is None:
+            return np.asarray(images, np.float32)
+        return self._batched(self._denoise_many, images)[..., 0]
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) for (N, 28, 28) images."""
+        if self._classify_many is None:
+            raise RuntimeError("No classifier loaded.")
+        return self._batched(self._classify_many, images)
+
+    def _batched(self, fn, images):
+        x = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+        out = []
+        with self._lock:
+            for i in range(0, len(x), BATCH):
+                out.append(fn(x[i : i + BATCH]).numpy())
+        if not out:
+            return np.zeros((0,) + tuple(fn.get_concrete_function().structured_outputs.shape[1:]), np.float32)
+        return np.concatenate(out)

@@ -1,0 +1,429 @@
+"""The one trainer, used by the command line and the GUI.
+
+* ``tf.data`` input: an endless, reshuffled stream of clean digits, corrupted batch by batch
+  with stateless TF noise seeded from ``tf.data.Dataset.random`` — fresh noise every epoch,
+  yet the same run twice gives the same numbers.
+* A fixed, seeded validation set, evaluated at each epoch's end; early stopping; the best
+  epoch's weights are kept and restored.
+* Per-batch progress (throttled, with images/s and ETA) and per-epoch losses through plain
+  callables, so the CLI prints a bar and the GUI draws curves.
+* :meth:`Trainer.cancel` may be called from any thread; training stops after the batch in
+  flight and keeps the best weights so far.
+* On a GPU when present (a ``tf.distribute`` strategy; mirrored across several).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import data as data_mod
+from . import device, models
+from .errors import ConfigError
+from .noise import NoiseSpec
+
+PROGRESS_INTERVAL = 0.1  # seconds between progress reports
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    arch: str = "unet"
+    noise: NoiseSpec = dataclasses.field(default_factory=lambda: NoiseSpec("mixed"))
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: Optional[float] = None  # None: the architecture's default
+    subset: Optional[int] = None  # training images to use (None: all)
+    val_fraction: float = 0.1
+    val_limit: int = 5000  # validation images evaluated each epoch
+    patience: Optional[int] = 3  # early stopping on validation loss (None: off)
+    seed: int = 0
+    time_budget: Optional[float] = None  # training seconds, then stop: CPU seconds of this process
+    # on a CPU (fair when other programs share the cores), wall seconds on a GPU
+    lr_schedule: str = "cosine"  # "cosine" (decays to 5% over the run) or "constant"
+    mnist: Optional[str] = None
+
+    def validate(self) -> "TrainConfig":
+        arch = models.get(self.arch)
+        if self.epochs < 1:
+            raise ConfigError("Epochs must be at least 1.")
+        if self.batch_size < 1:
+            raise ConfigError("Batch size must be at least 1.")
+        if self.learning_rate is not None and not (0 < self.learning_rate < 1):
+            raise ConfigError("Learning rate must be between 0 and 1.")
+        if not (0 < self.val_fraction < 0.5):
+            raise ConfigError("The validation fraction must be between 0 and 0.5.")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ConfigError("The time budget must be positive.")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ConfigError("The learning-rate schedule must be 'cosine' or 'constant'.")
+        if arch.kind == "denoiser" and self.noise.kind == "none":
+            raise ConfigError("A denoiser needs a noise to learn from; pick a noise other than 'none'.")
+        return self
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate or models.get(self.arch).learning_rate
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["noise"] = self.noise.to_dict()
+        d["learning_rate"] = self.lr
+        return d
+
+
+@dataclasses.dataclass
+class Progress:
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based, within the epoch
+    batches: int
+    step: int  # batches done in the whole run
+    loss: float  # smoothed per-batch training loss
+    images_per_s: float
+    elapsed: float
+    eta: Optional[float]
+    fraction: float  # 0..1 of the whole run
+
+
+@dataclasses.dataclass
+class EpochResult:
+    epoch: int  # 1-based
+    loss: float
+    val_loss: float
+    val_metric: float  # PSNR (dB) for denoisers, accuracy for the classifier
+    seconds: float
+    step: int
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: object
+    config: TrainConfig
+    history: list
+    best_epoch: Optional[int]  # None when no epoch finished
+    cancelled: bool
+    stop_reason: str  # "completed", "early stopping", "time budget", "cancelled"
+    seconds: float
+    device: str
+    images_per_s: float
+    steps: int
+
+    @property
+    def kind(self) -> str:
+        return models.get(self.config.arch).kind
+
+
+def psnr_metric(y_true, y_pred):
+    """Mean per-image PSNR in dB for images in [0, 1] (a Keras metric)."""
+    import tensorflow as tf
+
+    mse = tf.reduce_mean(tf.square(y_true - y_pred), axis=[1, 2, 3])
+    return tf.reduce_mean(10.0 * tf.math.log(1.0 / tf.maximum(mse, 1e-10)) / tf.math.log(10.0))
+
+
+def augment_digits(images, seed):
+    """Augment a batch (N, 28, 28, 1) for the classifier: stroke width, shifts, rotation, scale.
+
+    Stateless and vectorised: one random affine per image through ``ImageProjectiveTransformV3``
+    and a per-image choice of thinner / same / thicker strokes (grey erosion / dilation).
+    """
+    import tensorflow as tf
+
+    n = tf.shape(images)[0]
+    s = tf.cast(seed, tf.int64)
+
+    def u(k, lo, hi):
+        return tf.random.stateless_uniform([n], s + tf.constant([0, k], tf.int64), lo, hi)
+
+    # stroke width: -1 thinner, 0 same, +1 thicker (bias toward thicker: canvas strokes are bold)
+    choice = u(1, 0.0, 1.0)
+    thick = tf.nn.max_pool2d(images, 2, 1, "SAME")
+    thin = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+    pick = tf.reshape(choice, [-1, 1, 1, 1])
+    x = tf.where(pick < 0.15, thin, tf.where(pick > 0.6, thick, images))
+    # affine: rotation ±15°, scale 0.85–1.15, shift ±3 px, about the centre
+    angle = u(2, -15.0, 15.0) * (math.pi / 180.0)
+    scale = u(3, 0.85, 1.15)
+    tx, ty = u(4, -3.0, 3.0), u(5, -3.0, 3.0)
+    c = 13.5
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    # output -> input mapping
+    a0, a1 = cos, -sin
+    b0, b1 = sin, cos
+    a2 = c - a0 * (c + tx) - a1 * (c + ty)
+    b2 = c - b0 * (c + tx) - b1 * (c + ty)
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    x = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x, transforms=transforms, output_shape=tf.constant([28, 28]), interpolation="BILINEAR",
+        fill_mode="CONSTANT", fill_value=0.0,
+    )
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+class Trainer:
+    """Train one architecture according to a :class:`TrainConfig`.
+
+    ``on_progress(Progress)`` is called at most every :data:`PROGRESS_INTERVAL` seconds and at
+    each epoch's last batch; ``on_epoch(EpochResult)`` after each validated epoch;
+    ``on_status(str)`` for phases (loading data, building, training on DEVICE).
+    All are called on the training thread.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_epoch: Callable[[EpochResult], None] | None = None,
+        on_status: Callable[[str], None] | None = None,
+    ):
+        self.config = config.validate()
+        self.on_progress = on_progress or (lambda p: None)
+        self.on_epoch = on_epoch or (lambda e: None)
+        self.on_status = on_status or (lambda s: None)
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the batch in flight (thread-safe, idempotent)."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    # ---------------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        import keras
+        import tensorflow as tf
+
+        cfg = self.config
+        arch = models.get(cfg.arch)
+        start = time.perf_counter()
+        self.on_status("Loading MNIST…")
+        split = data_mod.train_val_split(data_mod.load_mnist(cfg.mnist), cfg.val_fraction, cfg.seed, cfg.subset)
+        n_train = len(split.x_train)
+        batch_size = min(cfg.batch_size, n_train)
+        steps = max(1, n_train // batch_size)
+
+        keras.utils.set_random_seed(cfg.seed)
+        strategy = device.strategy()
+        where = device.describe()
+        self.on_status(f"Building {arch.name} on {where}…")
+        with strategy.scope():
+            model = arch.build()
+            metric = psnr_metric if arch.kind == "denoiser" else "accuracy"
+            model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss=arch.loss, metrics=[metric])
+
+        train_ds = self._train_dataset(split, arch.kind, batch_size, tf)
+        val_x, val_y = self._validation_set(split, arch.kind)
+
+        clock = time.perf_counter if device.gpus() else time.process_time
+        monitor = _Monitor(self, steps, cfg.epochs, batch_size, val_x, val_y, start, clock)
+        self.on_status(f"Training {arch.name} on {where}")
+        if not self._cancel.is_set():
+            model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[_keras_callback(monitor)], verbose=0)
+        monitor.restore_best(model)
+        reason = monitor.stop_reason
+        seconds = time.perf_counter() - start
+        return TrainResult(
+            model=model,
+            config=cfg,
+            history=monitor.history,
+            best_epoch=monitor.best_epoch,
+            cancelled=reason == "cancelled",
+            stop_reason=reason,
+            seconds=seconds,
+            device=where,
+            images_per_s=monitor.mean_images_per_s(),
+            steps=monitor.step,
+        )
+
+    def _train_dataset(self, split, kind, batch_size, tf):
+        cfg = self.config
+        images = (split.x_train * 255).round().astype(np.uint8)[..., None]
+        AUTOTUNE = tf.data.AUTOTUNE
+        seeds = tf.data.Dataset.random(seed=cfg.seed).batch(2)
+        if kind == "denoiser":
+            ds = tf.data.Dataset.from_tensor_slices(images)
+            ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
+            ds = ds.batch(batch_size, drop_remainder=True)
+            noise = cfg.noise
+
+            def corrupt(clean_u8, seed):
+                clean = tf.cast(clean_u8, tf.float32) / 255.0
+                noisy = noise.apply_tf(clean[..., 0], seed)[..., None]
+                return noisy, clean
+
+            ds = tf.data.Dataset.zip((ds, seeds)).map(corrupt, num_parallel_calls=AUTOTUNE)
+        else:
+            ds = tf.data.Dataset.from_tensor_slices((images, split.y_train))
+            ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
+            ds = ds.batch(batch_size, drop_remainder=True)
+
+            def augment(batch, seed):
+                x_u8, y = batch
+                x = tf.cast(x_u8, tf.float32) / 255.0
+                return augment_digits(x, seed), y
+
+            ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=AUTOTUNE)
+        options = tf.data.Options()
+        options.deterministic = True
+        return ds.with_options(options).prefetch(AUTOTUNE)
+
+    def _validation_set(self, split, kind):
+        cfg = self.config
+        clean = split.x_val[: cfg.val_limit]
+        if kind == "denoiser":
+            noisy = cfg.noise.apply(clean, seed=cfg.seed + 1_000_003)
+            return noisy[..., None], clean[..., None]
+        return clean[..., None], split.y_val[: cfg.val_limit]
+
+
+def _keras_callback(monitor: "_Monitor"):
+    """Wrap a :class:`_Monitor` in a real Keras callback (Keras is imported only here)."""
+    import keras
+
+    class _Callback(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            monitor.on_train_begin()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            monitor.on_epoch_begin(epoch)
+
+        def on_train_batch_end(self, batch, logs=None):
+            monitor.on_train_batch_end(self.model, batch, logs or {})
+
+        def on_epoch_end(self, epoch, logs=None):
+            monitor.on_epoch_end(self.model, epoch, logs)
+
+    return _Callback()
+
+
+class _Monitor:
+    """Progress, cancel, time budget, validation, early stopping and best weights, in one place."""
+
+    def __init__(self, trainer: Trainer, steps, epochs, batch_size, val_x, val_y, start, clock):
+        self.clock = clock  # the time budget's clock
+        self.budget_start = None
+        self.trainer = trainer
+        self.steps, self.epochs, self.batch_size = steps, epochs, batch_size
+        self.val_x, self.val_y = val_x, val_y
+        self.start = start
+        self.fit_start = None
+        self.history: list[EpochResult] = []
+        self.best_epoch: Optional[int] = None
+        self.best_val = math.inf
+        self.best_weights = None
+        self.stop_reason = "completed"
+        self.step = 0
+        self.epoch = 0
+        self.epoch_start = 0.0
+        self.smoothed = None
+        self.prev_mean = 0.0
+        self.last_report = 0.0
+        self.rate_window: list[tuple[float, int]] = []
+        self.wait = 0
+
+    # hooks, called by the Keras callback -------------------------------------------------------
+
+    def on_train_begin(self):
+        self.fit_start = time.perf_counter()
+        self.budget_start = self.clock()
+
+    def on_epoch_begin(self, epoch):
+        self.epoch = epoch
+        self.epoch_start = time.perf_counter()
+        self.prev_mean = 0.0
+
+    def on_train_batch_end(self, model, batch, logs):
+        now = time.perf_counter()
+        self.step += 1
+        k = batch + 1
+        mean = float(logs.get("loss", 0.0))
+        batch_loss = k * mean - (k - 1) * self.prev_mean if k > 1 else mean
+        self.prev_mean = mean
+        if not math.isfinite(batch_loss):
+            batch_loss = mean
+        self.smoothed = batch_loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * batch_loss
+        self.rate_window.append((now, self.step))
+        self.rate_window = self.rate_window[-50:]
+        cfg = self.trainer.config
+        if self.trainer.cancelled:
+            self.stop_reason = "cancelled"
+            model.stop_training = True
+        elif cfg.time_budget is not None and self.clock() - self.budget_start >= cfg.time_budget:
+            self.stop_reason = "time budget"
+            model.stop_training = True
+        progress = self._progress(now, k)
+        if cfg.lr_schedule == "cosine":
+            # cosine decay over the run's progress (steps or time budget, whichever is further)
+            factor = 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress.fraction)))
+            model.optimizer.learning_rate.assign(cfg.lr * factor)
+        if now - self.last_report >= PROGRESS_INTERVAL or k == self.steps or model.stop_training:
+            self.last_report = now
+            self.trainer.on_progress(progress)
+
+    def on_epoch_end(self, model, epoch, logs):
+        if self.stop_reason == "cancelled":
+            return  # no validation after a cancel: stop now, keep the best so far
+        loss = float((logs or {}).get("loss", math.nan))
+        val = model.evaluate(self.val_x, self.val_y, batch_size=500, verbose=0, return_dict=True)
+        metric_name = "psnr_metric" if "psnr_metric" in val else "accuracy"
+        result = EpochResult(
+            epoch=epoch + 1, loss=loss, val_loss=float(val["loss"]), val_metric=float(val.get(metric_name, math.nan)),
+            seconds=time.perf_counter() - self.epoch_start, step=self.step,
+        )
+        if logs is not None:
+            logs["val_loss"] = result.val_loss
+        self.history.append(result)
+        if result.val_loss < self.best_val:
+            self.best_val = result.val_loss
+            self.best_epoch = epoch + 1
+            self.best_weights = [w.copy() for w in model.get_weights()]
+            self.wait = 0
+        else:
+            self.wait += 1
+            patience = self.trainer.config.patience
+            if patience is not None and self.wait >= patience and not model.stop_training:
+                self.stop_reason = "early stopping"
+                model.stop_training = True
+        self.trainer.on_epoch(result)
+
+    # helpers ---------------------------------------------------------------------------------
+
+    def _progress(self, now, k) -> Progress:
+        rate = self._steps_per_s()
+        total = self.steps * self.epochs
+        fraction = self.step / total
+        budget = self.trainer.config.time_budget
+        if budget is not None:
+            fraction = max(fraction, (self.clock() - self.budget_start) / budget)
+        fraction = min(1.0, fraction)
+        elapsed = now - self.fit_start
+        eta = elapsed * (1.0 - fraction) / fraction if fraction > 0 and self.step >= 3 else None
+        return Progress(
+            epoch=self.epoch + 1, epochs=self.epochs, batch=k, batches=self.steps, step=self.step,
+            loss=float(self.smoothed), images_per_s=rate * self.batch_size, elapsed=now - self.start,
+            eta=eta, fraction=fraction,
+        )
+
+    def _steps_per_s(self) -> float:
+        if len(self.rate_window) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = self.rate_window[0], self.rate_window[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def mean_images_per_s(self) -> float:
+        if self.fit_start is None or self.step == 0:
+            return 0.0
+        return self.step * self.batch_size / max(time.perf_counter() - self.fit_start, 1e-9)
+
+    def restore_best(self, model) -> None:
+        if self.best_weights is not None:
+            model.set_weights(self.best_weights)
