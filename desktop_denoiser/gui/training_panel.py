@@ -1,0 +1,211 @@
+"""The training panel: settings, Start/Cancel, progress with ETA, live loss curves."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from ..core import models
+from ..core.noise import KINDS
+from ..core.training import TrainConfig
+from .noise_panel import NoisePanel
+
+
+def _clock(seconds: Optional[float]) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(max(0, seconds))
+    m, s = divmod(seconds, 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class TrainingPanel(QWidget):
+    start_requested = Signal(object, str)  # TrainConfig, name ("" = automatic)
+    cancel_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        outer = QHBoxLayout(self)
+
+        settings = QGroupBox("New model")
+        form = QFormLayout(settings)
+        self.arch = QComboBox()
+        for name, arch in models.ARCHITECTURES.items():
+            self.arch.addItem(f"{name} — {arch.summary}", name)
+        self.arch.setToolTip("The network to train; 'unet' is our design, 'dense' and 'conv' are the articles'")
+        form.addRow("Architecture", self.arch)
+        self.noise = NoisePanel(kinds=[k for k in KINDS if k != "none"], with_seed=False)
+        form.addRow(self.noise)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 500)
+        self.epochs.setValue(5)
+        form.addRow("Epochs", self.epochs)
+        self.batch = QSpinBox()
+        self.batch.setRange(8, 4096)
+        self.batch.setValue(128)
+        form.addRow("Batch size", self.batch)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(0.00001, 0.1)
+        self.lr.setSingleStep(0.0005)
+        self.lr.setValue(0.001)
+        form.addRow("Learning rate", self.lr)
+        self.subset = QSpinBox()
+        self.subset.setRange(100, 60000)
+        self.subset.setSingleStep(1000)
+        self.subset.setValue(10000)
+        self.subset.setToolTip("How many MNIST training images to use (fewer: faster, rougher)")
+        form.addRow("Training images", self.subset)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("automatic (architecture-noise)")
+        form.addRow("Name", self.name)
+        buttons = QHBoxLayout()
+        self.start = QPushButton("Start training")
+        self.start.setDefault(True)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.cancel.setToolTip("Stop after the current batch and keep the best epoch so far")
+        buttons.addWidget(self.start)
+        buttons.addWidget(self.cancel)
+        form.addRow(buttons)
+        outer.addWidget(settings)
+
+        right = QVBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.progress.setTextVisible(True)
+        right.addWidget(self.progress)
+        self.details = QLabel("Pick settings and press Start training.")
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        right.addWidget(self.details)
+        self.device = QLabel(" ")
+        right.addWidget(self.device)
+        self.plot = pg.PlotWidget()
+        self.plot.setMenuEnabled(False)
+        self.plot.setLabel("bottom", "batch")
+        self.plot.setLabel("left", "loss")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.train_curve = self.plot.plot([], [], pen=pg.mkPen((52, 132, 228), width=1.5), name="training (smoothed)")
+        self.val_curve = self.plot.plot([], [], pen=pg.mkPen((230, 120, 40), width=2), symbol="o", symbolSize=6,
+                                        symbolBrush=(230, 120, 40), name="validation (per epoch)")
+        self.plot.setMinimumHeight(120)
+        right.addWidget(self.plot, 1)
+        outer.addLayout(right, 1)
+
+        self.start.clicked.connect(self._start_clicked)
+        self.cancel.clicked.connect(self._cancel_clicked)
+        self.arch.currentIndexChanged.connect(self._arch_changed)
+        self._arch_changed()
+        self._reset_curves()
+
+    # settings ---------------------------------------------------------------------------------
+
+    def _arch_changed(self) -> None:
+        is_classifier = models.get(self.arch.currentData()).kind == "classifier"
+        self.noise.setEnabled(not is_classifier)
+        self.noise.setToolTip("The classifier trains on clean, augmented digits" if is_classifier else "")
+
+    def config(self) -> TrainConfig:
+        arch = self.arch.currentData()
+        kind = models.get(arch).kind
+        from ..core.noise import NoiseSpec
+
+        noise = self.noise.spec() if kind == "denoiser" else NoiseSpec("none")
+        return TrainConfig(arch=arch, noise=noise, epochs=self.epochs.value(), batch_size=self.batch.value(),
+                           learning_rate=self.lr.value(), subset=self.subset.value())
+
+    def _start_clicked(self) -> None:
+        self.start_requested.emit(self.config(), self.name.text().strip())
+
+    def _cancel_clicked(self) -> None:
+        self.cancel.setEnabled(False)
+        self.progress.setFormat("cancelling… %p%")
+        self.cancel_requested.emit()
+
+    # state shown while training ---------------------------------------------------------------
+
+    def _reset_curves(self) -> None:
+        self._train_x: list[float] = []
+        self._train_y: list[float] = []
+        self._val_x: list[float] = []
+        self._val_y: list[float] = []
+        self.train_curve.setData([], [])
+        self.val_curve.setData([], [])
+
+    def training_started(self) -> None:
+        self._reset_curves()
+        self.start.setEnabled(False)
+        self.cancel.setEnabled(True)
+        self.progress.setValue(0)
+        self.progress.setFormat("starting…")
+        self.details.setText("Starting…")
+
+    def show_status(self, text: str) -> None:
+        if text.startswith("Training ") and " on " in text:  # "Training unet on GPU: …"
+            self.set_device(text.split(" on ", 1)[1])
+        self.details.setText(text)
+
+    def show_progress(self, p) -> None:
+        self.progress.setValue(int(1000 * p.fraction))
+        self.progress.setFormat(f"epoch {p.epoch}/{p.epochs} · %p% · ETA {_clock(p.eta)}")
+        self.details.setText(f"batch {p.batch}/{p.batches} · loss {p.loss:.4f} · {p.images_per_s:,.0f} images/s · "
+                             f"elapsed {_clock(p.elapsed)}")
+        self._train_x.append(p.step)
+        self._train_y.append(p.loss)
+        self.train_curve.setData(self._train_x, self._train_y)
+
+    def show_epoch(self, e) -> None:
+        self._val_x.append(e.step)
+        self._val_y.append(e.val_loss)
+        self.val_curve.setData(self._val_x, self._val_y)
+        metric = f"val PSNR {e.val_metric:.2f} dB" if e.val_metric > 1.5 else f"val accuracy {100 * e.val_metric:.2f}%"
+        self.details.setText(f"epoch {e.epoch}: loss {e.loss:.4f}, val loss {e.val_loss:.4f}, {metric}")
+
+    def training_finished(self, message: str) -> None:
+        self.start.setEnabled(True)
+        self.cancel.setEnabled(False)
+        self.progress.setFormat("done" if "cancel" not in message.lower() else "cancelled")
+        if "cancel" not in message.lower() and "fail" not in message.lower():
+            self.progress.setValue(1000)
+        self.details.setText(message)
+
+    def set_device(self, text: str) -> None:
+        self.device.setText(f"Device: {text}")
+
+    # persistence -------------------------------------------------------------------------------
+
+    def save_settings(self, settings) -> None:
+        settings.setValue("training/arch", self.arch.currentData())
+        settings.setValue("training/noise", str(self.noise.spec()))
+        settings.setValue("training/epochs", self.epochs.value())
+        settings.setValue("training/batch", self.batch.value())
+        settings.setValue("training/lr", self.lr.value())
+        settings.setValue("training/subset", self.subset.value())
+
+    def restore_settings(self, settings) -> None:
+        from ..core.errors import ConfigError
+        from ..core.noise import NoiseSpec
+
+        i = self.arch.findData(settings.value("training/arch", "unet"))
+        if i >= 0:
+            self.arch.setCurrentIndex(i)
+        try:
+            self.noise.set_spec(NoiseSpec.parse(str(settings.value("training/noise", "uniform"))))
+        except ConfigError:
+            pass
+        for box, key in ((self.epochs, "epochs"), (self.batch, "batch"), (self.subset, "subset")):
+            value = settings.value(f"training/{key}")
+            if value is not None:
+                box.setValue(int(value))
+        lr = settings.value("training/lr")
+        if lr is not None:
+            self.lr.setValue(float(lr))

@@ -1,0 +1,233 @@
+"""Threads that run core jobs for the window.
+
+* :class:`InferenceWorker` lives in its own QThread and owns every TensorFlow call the window
+  makes (loading models, denoising, classifying, sweeps). The GUI thread never touches TF, so
+  a training in another thread cannot deadlock it. Frame requests are coalesced: while one
+  frame is computed, newer requests replace each other and only the latest is computed next.
+* :class:`TrainingThread` runs :func:`workflows.train_and_save` and reports progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import traceback
+from typing import Any, Callable, Optional
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from ..core import preprocess
+from ..core.errors import DenoiserError
+from ..core.noise import NoiseSpec
+
+
+@dataclasses.dataclass
+class FrameRequest:
+    token: int
+    noise: NoiseSpec
+    seed: int
+    raw: Any = None  # a PIL image or a (H, W) uint8 array to normalise, or
+    ready28: Optional[np.ndarray] = None  # an image already in MNIST form (test digits)
+
+
+@dataclasses.dataclass
+class FrameResult:
+    token: int
+    clean: np.ndarray
+    noisy: np.ndarray
+    reconstruction: Optional[np.ndarray]
+    probs_noisy: Optional[np.ndarray]
+    probs_reconstruction: Optional[np.ndarray]
+    seconds: float  # inference time (denoise + classify)
+    empty: bool
+    analysis: Any = None
+
+
+@dataclasses.dataclass
+class ModelsInfo:
+    device: str
+    denoisers: list
+    classifiers: list
+    denoiser: Any  # the active ModelEntry or None
+    classifier: Any
+
+
+class InferenceWorker(QObject):
+    """Owns the Pipeline. Call its public methods from the GUI thread; work happens in its thread."""
+
+    models_ready = Signal(object)  # ModelsInfo
+    frame_ready = Signal(object)  # FrameResult
+    job_done = Signal(int, object)  # job id, result
+    failed = Signal(str)
+    status = Signal(str)
+
+    _wake = Signal()
+    _load = Signal(object, object)
+    _job = Signal(int, object)
+
+    def __init__(self, store):
+        super().__init__()
+        self.store = store
+        self.pipeline = None
+        self.device = "…"
+        self._lock = threading.Lock()
+        self._pending: Optional[FrameRequest] = None
+        self._wake.connect(self._process)
+        self._load.connect(self._load_models)
+        self._job.connect(self._run_job)
+
+    # called from the GUI thread --------------------------------------------------------------
+
+    def submit(self, request: FrameRequest) -> None:
+        with self._lock:
+            self._pending = request
+        self._wake.emit()
+
+    def load_models(self, denoiser: Optional[str] = None, classifier: Optional[str] = None) -> None:
+        self._load.emit(denoiser, classifier)
+
+    def run_job(self, job_id: int, fn: Callable[[Any], Any]) -> None:
+        """Run ``fn(pipeline)`` in the worker thread; the result arrives as ``job_done(job_id, result)``."""
+        self._job.emit(job_id, fn)
+
+    # in the worker thread --------------------------------------------------------------------
+
+    @Slot(object, object)
+    def _load_models(self, denoiser, classifier) -> None:
+        try:
+            self.status.emit("Loading TensorFlow…")
+            from ..core import device
+            from ..core.inference import Pipeline
+
+            self.device = device.describe()
+            self.status.emit("Loading models…")
+            d_entry = self.store.find(denoiser) if denoiser else self.store.default("denoiser")
+            c_entry = self.store.find(classifier) if classifier else self.store.default("classifier")
+            d_model = self.store.load(str(d_entry.path), "denoiser") if d_entry else None
+            c_model = self.store.load(str(c_entry.path), "classifier") if c_entry else None
+            self.pipeline = Pipeline(d_model.model if d_model else None, c_model.model if c_model else None)
+            info = ModelsInfo(
+                self.device, self.store.entries("denoiser"), self.store.entries("classifier"),
+                d_model.entry if d_model else None, c_model.entry if c_model else None,
+            )
+            self.models_ready.emit(info)
+            self.status.emit("Ready")
+        except DenoiserError as exc:
+            self.failed.emit(str(exc))
+            self.models_ready.emit(ModelsInfo(self.device, self._safe_entries("denoiser"), self._safe_entries("classifier"),
+                                              None, None))
+        except Exception as exc:  # noqa: BLE001 - shown to the person, the app keeps running
+            traceback.print_exc()
+            self.failed.emit(f"Could not load the models: {exc}")
+        self._process()
+
+    def _safe_entries(self, kind):
+        try:
+            return self.store.entries(kind)
+        except Exception:  # noqa: BLE001
+            return []
+
+    @Slot()
+    def _process(self) -> None:
+        while True:
+            with self._lock:
+                request, self._pending = self._pending, None
+            if request is None:
+                return
+            try:
+                self.frame_ready.emit(self._compute(request))
+            except DenoiserError as exc:
+                self.failed.emit(str(exc))
+            except Exception as exc:  # noqa: BLE001
+                traceback.print_exc()
+                self.failed.emit(f"Could not process the image: {exc}")
+
+    def _compute(self, request: FrameRequest) -> FrameResult:
+        analysis = None
+        if request.ready28 is not None:
+            clean = np.asarray(request.ready28, np.float32)
+            empty = not clean.any()
+        else:
+            analysis = preprocess.analyse(request.raw)
+            clean, empty = analysis.image, analysis.empty
+        noisy = request.noise.apply(clean, request.seed)
+        if empty or self.pipeline is None:
+            return FrameResult(request.token, clean, noisy, None, None, None, 0.0, empty, analysis)
+        t0 = time.perf_counter()
+        p = self.pipeline.run(noisy)
+        return FrameResult(request.token, clean, noisy, p.reconstruction, p.probs_noisy, p.probs_reconstruction,
+                           time.perf_counter() - t0, False, analysis)
+
+    @Slot(int, object)
+    def _run_job(self, job_id: int, fn) -> None:
+        try:
+            self.job_done.emit(job_id, fn(self.pipeline))
+        except DenoiserError as exc:
+            self.failed.emit(str(exc))
+            self.job_done.emit(job_id, None)
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            self.failed.emit(f"The operation failed: {exc}")
+            self.job_done.emit(job_id, None)
+
+
+class InferenceThread:
+    """The inference worker and its QThread, started and stopped together."""
+
+    def __init__(self, store):
+        self.thread = QThread()
+        self.thread.setObjectName("inference")
+        self.worker = InferenceWorker(store)
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self, timeout_ms: int = 10000) -> None:
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
+
+
+class TrainingThread(QThread):
+    """Runs one training (train, measure, store) in its own thread."""
+
+    progress = Signal(object)  # training.Progress
+    epoch = Signal(object)  # training.EpochResult
+    status = Signal(str)
+    succeeded = Signal(object, object)  # summary dict, ModelEntry or None
+    failed = Signal(str)
+
+    def __init__(self, config, store, name: Optional[str] = None, eval_limit: Optional[int] = 2000, parent=None):
+        super().__init__(parent)
+        from ..core.training import Trainer
+
+        self.store = store
+        self.name = name
+        self.eval_limit = eval_limit
+        self.trainer = Trainer(config, on_progress=self.progress.emit, on_epoch=self.epoch.emit, on_status=self.status.emit)
+
+    def cancel(self) -> None:
+        self.trainer.cancel()
+
+    def run(self) -> None:
+        from ..core import workflows
+
+        try:
+            result, entry = workflows.train_and_save(self.trainer, self.store, self.name, self.status.emit, self.eval_limit)
+            summary = {
+                "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs": len(result.history),
+                "seconds": result.seconds, "device": result.device, "cancelled": result.cancelled,
+            }
+            del result
+            self.succeeded.emit(summary, entry)
+        except DenoiserError as exc:
+            self.failed.emit(str(exc))
+        except MemoryError:
+            self.failed.emit("Training ran out of memory. Try a smaller batch size or training subset.")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message; the app keeps running
+            name = type(exc).__name__
+            if "ResourceExhausted" in name:
+                self.failed.emit("Training ran out of memory. Try a smaller batch size or training subset.")
+            else:
+                traceback.print_exc()
+                self.failed.emit(f"Training failed: {name}: {str(exc).splitlines()[0] if str(exc) else ''}")
