@@ -14,6 +14,9 @@ from typing import Callable, Iterator
 
 from .errors import SaveError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once at import: mkstemp makes 0600 files, saved files should follow the umask
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -37,6 +40,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except SaveError:
         _remove_quietly(tmp)

@@ -48,9 +48,10 @@ class Pipeline:
         self._lock = threading.Lock()
         one = tf.TensorSpec((1, 28, 28, 1), tf.float32)
         many = tf.TensorSpec((None, 28, 28, 1), tf.float32)
-        self._single = tf.function(self._run_single, input_signature=[one], reduce_retracing=True)
-        self._denoise_many = tf.function(self._run_denoise, input_signature=[many]) if denoiser is not None else None
-        self._classify_many = tf.function(self._run_classify, input_signature=[many]) if classifier is not None else None
+        fn = lambda f, spec: tf.function(f, input_signature=[spec], autograph=False)  # noqa: E731 - plain TF ops
+        self._single = fn(self._run_single, one)
+        self._denoise_many = fn(self._run_denoise, many) if denoiser is not None else None
+        self._classify_many = fn(self._run_classify, many) if classifier is not None else None
         if warmup:
             self.warmup()
 

@@ -255,6 +255,7 @@ class Trainer:
             ds = ds.batch(batch_size, drop_remainder=True)
             noise = cfg.noise
 
+            @tf.autograph.experimental.do_not_convert  # plain TF ops: skip autograph's parsing
             def corrupt(clean_u8, seed):
                 clean = tf.cast(clean_u8, tf.float32) / 255.0
                 noisy = noise.apply_tf(clean[..., 0], seed)[..., None]
@@ -266,6 +267,7 @@ class Trainer:
             ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
             ds = ds.batch(batch_size, drop_remainder=True)
 
+            @tf.autograph.experimental.do_not_convert
             def augment(batch, seed):
                 x_u8, y = batch
                 x = tf.cast(x_u8, tf.float32) / 255.0
