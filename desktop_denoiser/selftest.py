@@ -1,0 +1,220 @@
+"""``desktop-denoiser --self-test``: prove that an installation (or a PyInstaller bundle) works.
+
+Headless (no window, no display needed). It
+
+1. finds the bundled sample digit (``resources/sample_digit.png``, MNIST test image #0, a '7',
+   drawn as black ink on white paper at 140 × 140 like a scan) and the default denoiser and
+   classifier of the model store,
+2. imports the GUI libraries (PySide6's QtCore/QtGui/QtWidgets, pyqtgraph and the app's own
+   ``desktop_denoiser.gui`` modules) without opening a window, so a bundle that lost a Qt module is
+   caught,
+3. brings the sample into the MNIST convention (:func:`~desktop_denoiser.core.preprocess.to_mnist`),
+   corrupts it with ``uniform:0.5`` noise (seed 0) and runs it through the inference
+   :class:`~desktop_denoiser.core.inference.Pipeline`,
+4. checks that the reconstruction is a finite 28 × 28 image, that it is closer to the clean
+   digit than the noisy input is (PSNR), and that the classifier reads the right digit.
+
+It prints one line per check (``ok`` or ``FAIL`` with the figures), the library versions and
+the compute device, and returns 0 when every check passed, 1 otherwise. A missing sample or
+missing models is one clear line and 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Optional, TextIO
+
+#: The bundled sample image, in the resources folder.
+SAMPLE_NAME = "sample_digit.png"
+#: Its digit (it is MNIST's x_test[0]).
+SAMPLE_LABEL = 7
+#: The corruption the sample is put through, and its seed.
+NOISE = "uniform:0.5"
+SEED = 0
+#: GUI modules imported (without opening a window) to prove the GUI stack is complete.
+GUI_MODULES = ("desktop_denoiser.gui.app", "desktop_denoiser.gui.main_window")
+
+
+class _Abort(Exception):
+    """A prerequisite is missing: report one line and stop."""
+
+
+class _Report:
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.failures = 0
+        self.checks = 0
+
+    def line(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def check(self, name: str, passed: bool, detail: str) -> bool:
+        self.checks += 1
+        if not passed:
+            self.failures += 1
+        self.line(f"{'ok  ' if passed else 'FAIL'}  {name}: {detail}")
+        return passed
+
+
+def _version(module_name: str) -> str:
+    try:
+        module = __import__(module_name)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"unavailable ({type(exc).__name__})"
+    return str(getattr(module, "__version__", "?"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _find_sample() -> Path:
+    from .core import paths
+
+    folder = paths.resources_dir()
+    sample = folder / SAMPLE_NAME
+    if not sample.is_file():
+        raise _Abort(f"the sample image {SAMPLE_NAME} is missing from {folder}")
+    return sample
+
+
+def _find_models():
+    from .core.store import ModelStore
+
+    store = ModelStore()
+    where = f"{store.bundled_dir} (bundled) or {store.user_dir} (user)"
+    denoiser = store.default("denoiser")
+    classifier = store.default("classifier")
+    missing = [kind for kind, entry in (("denoiser", denoiser), ("classifier", classifier)) if entry is None]
+    if missing:
+        broken = [e.name for e in store.entries() if e.error]
+        extra = f" ({len(broken)} unusable: {', '.join(broken)})" if broken else ""
+        what = " and no ".join(missing)
+        raise _Abort(f"no {what} model found in {where}{extra}")
+    return store, denoiser, classifier
+
+
+def _gui_libraries() -> tuple[bool, str]:
+    """Import the GUI stack without creating a window; returns (ok, versions or the error)."""
+    try:
+        import PySide6
+        from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401 - importing is the test
+
+        qt = f"PySide6 {PySide6.__version__} (Qt {QtCore.qVersion()})"
+    except Exception as exc:  # noqa: BLE001
+        return False, f"PySide6 cannot be imported ({_first_line(exc)})"
+    try:
+        import pyqtgraph
+    except Exception as exc:  # noqa: BLE001
+        return False, f"{qt}, but pyqtgraph cannot be imported ({_first_line(exc)})"
+    versions = f"{qt}, pyqtgraph {pyqtgraph.__version__}"
+    # The window's own modules (imported, nothing shown): catches a Qt module missing from a bundle.
+    imported = []
+    for name in GUI_MODULES:
+        try:
+            present = importlib.util.find_spec(name) is not None
+        except ImportError:
+            present = False
+        if not present:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001
+            return False, f"{versions}, but {name} cannot be imported ({_first_line(exc)})"
+        imported.append(name.rsplit(".", 1)[-1])
+    gui = f"gui modules {', '.join(imported)} imported" if imported else "no gui modules found"
+    return True, f"{versions}, {gui}"
+
+
+def run_self_test(out: Optional[TextIO] = None) -> int:
+    """Run the self-test, printing to ``out`` (default stdout); returns 0 (all ok) or 1."""
+    from . import __version__
+
+    report = _Report(out or sys.stdout)
+    t0 = time.perf_counter()
+    try:
+        sample = _find_sample()
+        store, d_entry, c_entry = _find_models()
+    except _Abort as exc:
+        report.line(f"FAIL  self-test: {exc}")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a self-test never shows a traceback
+        report.line(f"FAIL  self-test: could not look for the sample and models ({_first_line(exc)})")
+        return 1
+
+    report.line(f"desktop-denoiser {__version__} self-test")
+    stage = "loading TensorFlow"
+    try:
+        import numpy as np
+
+        from .core import device, imageio, metrics, preprocess, workflows
+        from .core.noise import NoiseSpec
+
+        import keras
+        import tensorflow as tf
+
+        report.line(
+            f"versions: python {platform.python_version()}, tensorflow {tf.__version__}, keras {keras.__version__}, "
+            f"numpy {np.__version__}, scipy {_version('scipy')}, pillow {_version('PIL')}"
+        )
+        stage = "describing the device"
+        report.line(f"device: {device.describe()}")
+        stage = "importing the GUI libraries"
+        report.check("gui libraries", *_gui_libraries())
+
+        stage = "reading the sample"
+        clean = preprocess.to_mnist(imageio.load_image(sample))
+        noisy = NoiseSpec.parse(NOISE).apply(clean, SEED)
+
+        stage = "loading the models"
+        t_load = time.perf_counter()
+        pipeline, d_used, c_used = workflows.load_pipeline(store, str(d_entry.path), str(c_entry.path))
+        load_s = time.perf_counter() - t_load
+        folders = sorted({str(d_entry.path.parent), str(c_entry.path.parent)})
+        report.line(f"models: denoiser {d_used.name} ({d_entry.source}), classifier {c_used.name} ({c_entry.source}), "
+                    f"loaded in {load_s:.1f} s from {' and '.join(folders)}")
+
+        stage = "denoising the sample"
+        prediction = pipeline.run(noisy)
+        out_img = np.asarray(prediction.reconstruction)
+
+        stage = "checking the result"
+        report.check("shape", out_img.shape == (28, 28), f"reconstruction {out_img.shape}, expected (28, 28)")
+        finite = bool(np.all(np.isfinite(out_img)))
+        if finite:
+            detail = f"all {out_img.size} pixels finite, range [{float(out_img.min()):.3f}, {float(out_img.max()):.3f}]"
+        else:
+            detail = f"{int(np.sum(~np.isfinite(out_img)))} of {out_img.size} pixels are NaN or infinite"
+        report.check("finite", finite, detail)
+        if out_img.shape == (28, 28) and finite:
+            p_noisy = float(metrics.psnr(clean, noisy)[0])
+            p_out = float(metrics.psnr(clean, out_img)[0])
+            report.check("psnr", p_out > p_noisy,
+                         f"denoised {p_out:.2f} dB vs noisy {p_noisy:.2f} dB ({p_out - p_noisy:+.2f} dB, noise {NOISE}, seed {SEED})")
+        else:
+            report.check("psnr", False, "not measured (the reconstruction is unusable)")
+        digit = prediction.digit
+        noisy_digit = int(np.argmax(prediction.probs_noisy)) if prediction.probs_noisy is not None else None
+        report.check("digit", digit == SAMPLE_LABEL,
+                     f"predicted {digit} ({100 * (prediction.confidence or 0):.1f}%) on the reconstruction, "
+                     f"expected {SAMPLE_LABEL} (noisy input: {noisy_digit})")
+        report.line(f"inference: {1000 * prediction.seconds:.1f} ms per image")
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        report.check(stage, False, _first_line(exc))
+
+    total = time.perf_counter() - t0
+    if report.failures:
+        report.line(f"self-test FAILED: {report.failures} of {report.checks} checks failed ({total:.1f} s)")
+        return 1
+    report.line(f"self-test passed: {report.checks} checks ok ({total:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run_self_test())
