@@ -156,8 +156,8 @@ def _decode(data: bytes, name: str) -> Image.Image:
         with im:
             _check_size(im, name)
             try:
-                if getattr(im, "n_frames", 1) > 1:
-                    im.seek(0)
+                # A freshly opened file is on its first frame; load() decodes just that one, so
+                # damage in later frames of an animation does not matter.
                 im.load()
             except (Image.DecompressionBombError, Image.DecompressionBombWarning):
                 raise
