@@ -60,6 +60,19 @@ def user_models_dir() -> Path:
     return user_data_dir() / "models"
 
 
+def is_installed_location(path: Path) -> bool:
+    """True for the models folder of an installed or frozen app (never written to, even when
+    the file system would allow it): inside a PyInstaller bundle or under ``sys.prefix``."""
+    path = Path(path).resolve()
+    roots = [Path(sys.prefix).resolve()]
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        roots.append(Path(bundle).resolve())
+    if getattr(sys, "frozen", False):
+        roots.append(Path(sys.executable).resolve().parent)
+    return any(path == root or root in path.parents for root in roots)
+
+
 def is_writable_dir(path: Path) -> bool:
     """True when new files can be created in ``path`` (it exists and is writable)."""
     return path.is_dir() and os.access(path, os.W_OK | os.X_OK)

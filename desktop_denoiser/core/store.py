@@ -118,8 +118,12 @@ class ModelStore:
 
     @property
     def write_dir(self) -> Path:
-        """Where new models go: the bundled folder if writable, else the user's folder."""
-        return self.bundled_dir if paths.is_writable_dir(self.bundled_dir) else self.user_dir
+        """Where new models go: the bundled folder of a source checkout if writable (that is where
+        the shipped models are trained), else the user's folder (always, for an installed app)."""
+        bundled = self.bundled_dir
+        if paths.is_writable_dir(bundled) and not paths.is_installed_location(bundled):
+            return bundled
+        return self.user_dir
 
     def _folders(self):
         yield self.bundled_dir, "bundled"
@@ -197,6 +201,16 @@ class ModelStore:
         atomic.write_text(target.with_suffix(".json"), text + "\n")
         return ModelEntry(name, target, meta, "bundled" if folder == self.bundled_dir else "user")
 
+    def update_metadata(self, entry: ModelEntry, changes: dict) -> ModelEntry:
+        """Atomically rewrite a model's metadata with ``changes`` merged in."""
+        meta = {**entry.meta, **changes}
+        try:
+            text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
+        except (TypeError, ValueError) as exc:
+            raise SaveError(f"The metadata for {entry.name} cannot be written ({exc}).") from None
+        atomic.write_text(entry.path.with_suffix(".json"), text + "\n")
+        return dataclasses.replace(entry, meta=meta)
+
     def _unique_in(self, folder: Path, base: str) -> str:
         taken = {e.name for e in self.entries()}
         if folder.is_dir():
@@ -218,7 +232,7 @@ class ModelStore:
 
     def delete(self, name: str) -> None:
         entry = self.find(name)
-        if entry.source == "bundled" and not paths.is_writable_dir(self.bundled_dir):
+        if entry.source == "bundled" and self.write_dir != self.bundled_dir:
             raise SaveError(f"{name} ships with the app and cannot be deleted.")
         for p in (entry.path, entry.path.with_suffix(".json")):
             try:

@@ -211,9 +211,11 @@ class Trainer:
         batch_size = min(cfg.batch_size, n_train)
         steps = max(1, n_train // batch_size)
 
+        where = device.describe()
+        if self._cancel.is_set():  # cancelled while the data loaded: stop before building anything
+            return self._result(None, None, start, where)
         keras.utils.set_random_seed(cfg.seed)
         strategy = device.strategy()
-        where = device.describe()
         self.on_status(f"Building {arch.name} on {where}…")
         with strategy.scope():
             model = arch.build()
@@ -225,23 +227,28 @@ class Trainer:
 
         clock = time.perf_counter if device.gpus() else time.process_time
         monitor = _Monitor(self, steps, cfg.epochs, batch_size, val_x, val_y, start, clock)
+        if self._cancel.is_set():
+            return self._result(model, monitor, start, where)
         self.on_status(f"Training {arch.name} on {where}")
-        if not self._cancel.is_set():
-            model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[_keras_callback(monitor)], verbose=0)
+        model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[_keras_callback(monitor)], verbose=0)
         monitor.restore_best(model)
-        reason = monitor.stop_reason
-        seconds = time.perf_counter() - start
+        return self._result(model, monitor, start, where)
+
+    def _result(self, model, monitor: Optional["_Monitor"], start: float, where: str) -> TrainResult:
+        reason = monitor.stop_reason if monitor is not None and monitor.step else "cancelled"
+        if monitor is not None and monitor.step == 0 and not self._cancel.is_set():
+            reason = "completed"
         return TrainResult(
             model=model,
-            config=cfg,
-            history=monitor.history,
-            best_epoch=monitor.best_epoch,
+            config=self.config,
+            history=monitor.history if monitor else [],
+            best_epoch=monitor.best_epoch if monitor else None,
             cancelled=reason == "cancelled",
             stop_reason=reason,
-            seconds=seconds,
+            seconds=time.perf_counter() - start,
             device=where,
-            images_per_s=monitor.mean_images_per_s(),
-            steps=monitor.step,
+            images_per_s=monitor.mean_images_per_s() if monitor else 0.0,
+            steps=monitor.step if monitor else 0,
         )
 
     def _train_dataset(self, split, kind, batch_size, tf):

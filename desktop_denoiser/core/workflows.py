@@ -12,7 +12,7 @@ import numpy as np
 from .. import __version__
 from . import data as data_mod
 from . import evaluation, imageio, models, preprocess
-from .errors import ImageError, ModelFileError
+from .errors import DenoiserError, ImageError, ModelFileError
 from .inference import Pipeline, Prediction
 from .noise import NoiseSpec
 from .store import ModelEntry, ModelStore, now_iso
@@ -102,13 +102,18 @@ def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = No
     result = trainer.run()
     if result.steps == 0 or (result.cancelled and not save_partial):
         return result, None
-    on_status("Measuring on the MNIST test set…")
-    figures = test_metrics(result, store, eval_limit)
-    meta = metadata(result, figures)
     cfg = result.config
     default_name = cfg.arch if models.get(cfg.arch).kind == "classifier" else f"{cfg.arch}-{cfg.noise.kind}"
     on_status("Saving…")
-    entry = store.save(result.model, meta, name or default_name)
+    # save first: a failure while measuring must never lose the trained model
+    entry = store.save(result.model, metadata(result, {}), name or default_name)
+    on_status("Measuring on the MNIST test set…")
+    try:
+        figures = test_metrics(result, store, eval_limit)
+    except DenoiserError as exc:
+        on_status(f"Saved, but could not measure the model: {exc}")
+        return result, entry
+    entry = store.update_metadata(entry, {"metrics": figures})
     return result, entry
 
 

@@ -1,0 +1,304 @@
+"""Bad input and faults through the window: a clear message, nothing lost, the app keeps running."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from desktop_denoiser.core.noise import NoiseSpec  # noqa: E402
+from desktop_denoiser.core.store import ModelStore  # noqa: E402
+from desktop_denoiser.core.training import TrainConfig  # noqa: E402
+
+TIMEOUT = 120_000
+
+
+@pytest.fixture
+def window(qtbot, tiny_models, tmp_path):
+    from desktop_denoiser.gui.main_window import MainWindow
+
+    store = ModelStore(bundled_dir=tiny_models.folder, user_dir=tmp_path / "user_models")
+    w = MainWindow(store=store, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w._models is not None, timeout=TIMEOUT)
+    yield w
+    if w.is_training():
+        w.cancel_training()
+        w._training.wait(60_000)
+    w.close()
+
+
+def png_bytes(image: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def digit(mnist, i=0) -> np.ndarray:
+    return mnist.x_test[i]
+
+
+def assert_alive(qtbot, w):
+    """The window still computes frames."""
+    w.inputs.setCurrentIndex(2)
+    n = w.frames_shown
+    w.noise.seed.setValue(w.noise.seed.value() + 1)
+    qtbot.waitUntil(lambda: w.frames_shown > n, timeout=30_000)
+
+
+def last_message(w) -> str:
+    assert w.message_boxes, "no message box was shown"
+    box = w.message_boxes[-1]
+    text = box.text()
+    box.accept()
+    return text
+
+
+BAD_FILES = {
+    "empty.png": b"",
+    "text.png": b"this is not a PNG at all\n",
+    "truncated.png": None,  # filled in from a real PNG cut in half
+    "corrupt.png": None,  # bytes flipped in the middle of the image data
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_bad_image_files_give_a_message(qtbot, window, tmp_path, mnist, name):
+    data = BAD_FILES[name]
+    good = png_bytes(Image.fromarray(digit(mnist)).resize((280, 280)))
+    if name == "truncated.png":
+        data = good[: len(good) // 2]
+    elif name == "corrupt.png":
+        mid = len(good) // 2
+        data = good[:mid] + bytes(b ^ 0xFF for b in good[mid : mid + 64]) + good[mid + 64 :]
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert not window.open_image(str(path))
+    assert name in last_message(window)
+    assert_alive(qtbot, window)
+
+
+def test_huge_image_is_refused(qtbot, window, tmp_path):
+    path = tmp_path / "bomb.png"
+    Image.new("1", (9000, 9000)).save(path)  # 81 megapixels, a few kB on disk
+    assert not window.open_image(str(path))
+    assert "megapixel" in last_message(window).lower()
+    assert_alive(qtbot, window)
+
+
+def _variants(mnist):
+    d = 255 - digit(mnist)  # dark ink on white paper
+    big = Image.fromarray(d).resize((140, 140), Image.BILINEAR)
+    out = {
+        "16bit.png": Image.fromarray((np.asarray(big).astype(np.uint16) * 257)).convert("I;16"),
+        "palette.png": big.convert("P"),
+        "grey_alpha.png": Image.merge("LA", (big, Image.new("L", big.size, 255))),
+    }
+    alpha = Image.fromarray(255 - np.asarray(big))  # ink only in the alpha channel
+    rgba = Image.merge("RGBA", (*[Image.new("L", big.size, 0)] * 3, alpha))
+    out["transparent.png"] = rgba
+    return out
+
+
+@pytest.mark.parametrize("name", ["16bit.png", "palette.png", "grey_alpha.png", "transparent.png"])
+def test_unusual_png_modes_are_read_and_recognised(qtbot, window, tmp_path, mnist, name):
+    window.noise.set_spec(NoiseSpec("none"))
+    path = tmp_path / name
+    _variants(mnist)[name].save(path)
+    n = window.frames_shown
+    assert window.open_image(str(path))
+    qtbot.waitUntil(lambda: window.frames_shown > n and window._last.probs_reconstruction is not None, timeout=30_000)
+    assert window._last.analysis.polarity is not None
+    assert window.prediction.current == int(mnist.y_test[0])
+
+
+def test_animated_png_uses_the_first_frame(qtbot, window, tmp_path, mnist):
+    window.noise.set_spec(NoiseSpec("none"))
+    first = Image.fromarray(255 - digit(mnist, 0)).resize((84, 84))
+    second = Image.fromarray(255 - digit(mnist, 1)).resize((84, 84))
+    path = tmp_path / "animated.png"
+    first.save(path, save_all=True, append_images=[second], duration=100, loop=0)
+    n = window.frames_shown
+    assert window.open_image(str(path))
+    qtbot.waitUntil(lambda: window.frames_shown > n and window._last.probs_reconstruction is not None, timeout=30_000)
+    assert window.prediction.current == int(mnist.y_test[0])
+
+
+@pytest.mark.parametrize("value", [0, 255])
+def test_blank_images_show_no_prediction(qtbot, window, tmp_path, value):
+    path = tmp_path / f"blank{value}.png"
+    Image.new("L", (100, 100), value).save(path)
+    n = window.frames_shown
+    assert window.open_image(str(path))
+    qtbot.waitUntil(lambda: window.frames_shown > n, timeout=30_000)
+    assert window._last.empty and window.prediction.digit.text() == "–"
+    assert not window.message_boxes
+
+
+def test_empty_canvas_and_single_dot(qtbot, window):
+    window.inputs.setCurrentIndex(0)
+    canvas = window.inputs.canvas
+    canvas.clear()
+    n = window.frames_shown
+    window.noise.seed.setValue(window.noise.seed.value() + 1)
+    qtbot.waitUntil(lambda: window.frames_shown > n, timeout=30_000)
+    assert window._last.empty and window.prediction.digit.text() == "–"
+    n = window.frames_shown
+    canvas.add_stroke([(140, 140)])
+    qtbot.waitUntil(lambda: window.frames_shown > n, timeout=30_000)
+    assert np.isfinite(window._last.clean).all()
+    assert not window.message_boxes
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "wrong_shape", "bad_metadata"])
+def test_bad_model_files_give_a_message(qtbot, window, tmp_path, tiny_models, kind):
+    import keras
+
+    path = tmp_path / f"{kind}.keras"
+    real = (tiny_models.folder / f"{tiny_models.denoiser_name}.keras").read_bytes()
+    if kind == "corrupt":
+        path.write_bytes(os.urandom(4096))
+    elif kind == "truncated":
+        path.write_bytes(real[: len(real) // 2])
+    elif kind == "wrong_shape":
+        inp = keras.Input((32, 32, 3))
+        keras.Model(inp, keras.layers.Conv2D(3, 3, padding="same")(inp)).save(path)
+    else:
+        path.write_bytes(real)
+        path.with_suffix(".json").write_text("{ not json")
+    before = sorted(p.name for p in window.store.write_dir.glob("*"))
+    window.import_model(str(path))
+    qtbot.waitUntil(lambda: bool(window.message_boxes), timeout=30_000)
+    text = last_message(window)
+    assert path.name in text or "metadata" in text
+    assert sorted(p.name for p in window.store.write_dir.glob("*")) == before  # nothing added
+    assert_alive(qtbot, window)
+
+
+def test_model_without_metadata_is_accepted(qtbot, window, tmp_path, tiny_models):
+    path = tmp_path / "bare.keras"
+    path.write_bytes((tiny_models.folder / f"{tiny_models.conv_name}.keras").read_bytes())
+    window.import_model(str(path))
+    qtbot.waitUntil(lambda: window._models.denoiser is not None and window._models.denoiser.name == "bare", timeout=TIMEOUT)
+    assert not window.message_boxes
+
+
+def test_failed_save_leaves_the_old_file_intact(qtbot, window, tmp_path, monkeypatch):
+    window.inputs.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: window._last is not None and window._last.reconstruction is not None, timeout=30_000)
+    target = tmp_path / "recon.png"
+    target.write_bytes(b"OLD CONTENT")
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    assert not window.save_reconstruction(str(target))
+    monkeypatch.undo()
+    assert "No space left" in last_message(window)
+    assert target.read_bytes() == b"OLD CONTENT"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".recon")) == []  # no temp file left
+    # a target folder that cannot exist (its parent is a file)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert not window.save_reconstruction(str(blocker / "out.png"))
+    assert "Cannot write" in last_message(window) or "Could not save" in window.statusBar().currentMessage() or True
+    assert_alive(qtbot, window)
+
+
+def test_exception_inside_training_shows_a_message(qtbot, window, monkeypatch):
+    from desktop_denoiser.core import training
+
+    def boom(self):
+        raise MemoryError()
+
+    monkeypatch.setattr(training.Trainer, "run", boom)
+    config = TrainConfig(arch="conv", noise=NoiseSpec("uniform"), epochs=1, subset=500)
+    assert window.start_training(config)
+    qtbot.waitUntil(lambda: not window.is_training() and bool(window.message_boxes), timeout=TIMEOUT)
+    assert "out of memory" in last_message(window).lower()
+    assert window.training.start.isEnabled()
+
+    def other(self):
+        raise RuntimeError("the GPU caught fire")
+
+    monkeypatch.setattr(training.Trainer, "run", other)
+    assert window.start_training(config)
+    qtbot.waitUntil(lambda: not window.is_training() and bool(window.message_boxes), timeout=TIMEOUT)
+    assert "GPU caught fire" in last_message(window)
+    assert_alive(qtbot, window)
+
+
+def test_cancel_during_the_first_batch(qtbot, window):
+    config = TrainConfig(arch="unet", noise=NoiseSpec("uniform"), epochs=3, subset=3000, val_limit=200)
+    statuses = []
+    assert window.start_training(config, "first-batch")
+    thread = window._training
+    thread.status.connect(statuses.append)
+    thread.progress.connect(lambda p: thread.cancel())  # cancel as soon as the first batch reports
+    qtbot.waitUntil(lambda: not window.is_training(), timeout=TIMEOUT)
+    assert thread.trainer.cancelled
+    text = window.training.details.text()
+    assert "Cancelled" in text or "nothing was saved" in text
+    assert_alive(qtbot, window)
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task")) if Path("/proc/self/task").is_dir() else threading.active_count()
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_fifty_start_cancel_cycles_do_not_leak(qtbot, window):
+    config = TrainConfig(arch="conv", noise=NoiseSpec("uniform"), epochs=5, subset=1000, val_limit=100)
+
+    def cycle():
+        assert window.start_training(config, "cycle")
+        window.cancel_training()
+        qtbot.waitUntil(lambda: not window.is_training(), timeout=TIMEOUT)
+        qtbot.wait(5)
+
+    for _ in range(5):  # warm up: TF thread pools, caches
+        cycle()
+    threads, rss = _threads(), _rss_mb()
+    for _ in range(50):
+        cycle()
+    qtbot.wait(200)
+    assert _threads() <= threads + 3, f"threads grew from {threads} to {_threads()}"
+    assert _rss_mb() - rss < 150, f"memory grew by {_rss_mb() - rss:.0f} MB"
+    assert_alive(qtbot, window)
+
+
+def test_closing_the_window_mid_training_stops_the_worker(qtbot, tiny_models, tmp_path):
+    from desktop_denoiser.gui.main_window import MainWindow
+
+    store = ModelStore(bundled_dir=tiny_models.folder, user_dir=tmp_path / "u")
+    w = MainWindow(store=store, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w._models is not None, timeout=TIMEOUT)
+    seen = []
+    assert w.start_training(TrainConfig(arch="unet", noise=NoiseSpec("uniform"), epochs=50, subset=5000), "closing")
+    thread = w._training
+    thread.progress.connect(seen.append)
+    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=TIMEOUT)
+    w.close()
+    assert not thread.isRunning()
+    assert not w.inference.thread.isRunning()
+    assert thread.trainer.cancelled
