@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default=None, help="measure this model only")
     e.add_argument("--noise", type=_noise, default=None, help="noise to measure with (default: the model's own)")
     e.add_argument("--limit", type=_positive_int, default=None, help="test images (default: all)")
+    e.add_argument("--save", action="store_true", help="with --model: write the figures into the model's metadata")
     mode = e.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="benchmark tables in a few minutes (the default)")
     mode.add_argument("--full", action="store_true", help="the full benchmark (long)")
@@ -262,7 +263,10 @@ def _evaluate_model(args) -> int:
         from .core.inference import Pipeline
 
         pipe = Pipeline(None, store.load(args.model, "classifier").model)
-        print(f"{entry.name}: accuracy {100 * evaluation.evaluate_classifier(pipe, x, y)['accuracy']:.2f}% on {len(x)} test digits")
+        acc = evaluation.evaluate_classifier(pipe, x, y)["accuracy"]
+        print(f"{entry.name}: accuracy {100 * acc:.2f}% on {len(x)} test digits")
+        if args.save:
+            store.update_metadata(entry, {"metrics": {"test_accuracy": acc, "test_images": len(x)}})
         return 0
     pipe, d_entry, c_entry = workflows.load_pipeline(store, args.model, need_classifier=False)
     noise = args.noise or NoiseSpec.from_dict(d_entry.meta.get("noise", {"kind": "uniform"}))
@@ -273,6 +277,13 @@ def _evaluate_model(args) -> int:
     if "accuracy_denoised" in r:
         print(f"  accuracy ({c_entry.name})  clean {100 * r['accuracy_clean']:.2f}%  noisy {100 * r['accuracy_noisy']:.2f}%  "
               f"denoised {100 * r['accuracy_denoised']:.2f}%")
+    if args.save:
+        figures = {f"test_{k}": v for k, v in r.items() if k != "noise"}
+        figures["test_noise"] = r["noise"]
+        if c_entry is not None:
+            figures["classifier"] = c_entry.name
+        store.update_metadata(d_entry, {"metrics": figures})
+        print(f"saved the figures into {d_entry.path.with_suffix('.json')}")
     return 0
 
 
