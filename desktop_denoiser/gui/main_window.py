@@ -536,7 +536,8 @@ class MainWindow(QMainWindow):
     # training ----------------------------------------------------------------------------------
 
     def is_training(self) -> bool:
-        return self._training is not None and self._training.isRunning()
+        """True from Start until the result (model, cancel or failure) has been shown."""
+        return self._training is not None
 
     def start_training(self, config, name: str = "") -> bool:
         if self.is_training():
@@ -552,7 +553,6 @@ class MainWindow(QMainWindow):
         thread.status.connect(self.training.show_status)
         thread.succeeded.connect(self._training_succeeded)
         thread.failed.connect(self._training_failed)
-        thread.finished.connect(self._training_thread_finished)
         self._training = thread
         self.training.training_started()
         self._training_started_at = time.perf_counter()
@@ -564,6 +564,7 @@ class MainWindow(QMainWindow):
             self._training.cancel()
 
     def _training_succeeded(self, summary: dict, entry) -> None:
+        self._release_training()
         if entry is None:
             self.training.training_finished("Cancelled before the first batch finished; nothing was saved.")
             return
@@ -585,14 +586,16 @@ class MainWindow(QMainWindow):
                                               entry.name)
 
     def _training_failed(self, message: str) -> None:
+        self._release_training()
         self.training.training_finished(f"Training failed: {message}")
         if not self._closing:
             self.show_error("Training failed", message)
 
-    def _training_thread_finished(self) -> None:
-        if self._training is not None and not self._training.isRunning():
-            self._training.deleteLater()
-            self._training = None
+    def _release_training(self) -> None:
+        thread, self._training = self._training, None
+        if thread is not None:
+            thread.wait()  # it has emitted its last signal and is returning
+            thread.deleteLater()
 
     # messages ----------------------------------------------------------------------------------
 
@@ -641,6 +644,6 @@ class MainWindow(QMainWindow):
         if self.is_training():
             self.statusBar().showMessage("Stopping the training…")
             self._training.cancel()
-            self._training.wait(60000)
+            self._training.wait(120000)
         self.inference.stop()
         super().closeEvent(event)
