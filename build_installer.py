@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NoReturn
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -73,7 +74,7 @@ def _pyside6_excludes() -> list[str]:
 # ------------------------------------------------------------------------------------------
 
 
-def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
+def _fail(message: str, status: int = 1) -> NoReturn:
     print(f"build_installer: error: {message}", file=sys.stderr, flush=True)
     sys.exit(status)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,32 +10,14 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from desktop_denoiser.core.noise import NoiseSpec  # noqa: E402
-from desktop_denoiser.core.store import ModelStore  # noqa: E402
 from desktop_denoiser.core.training import TrainConfig  # noqa: E402
 
 LOAD_TIMEOUT = 120_000
-
-
-@pytest.fixture
-def window(qtbot, tiny_models, tmp_path):
-    from desktop_denoiser.gui.main_window import MainWindow
-
-    store = ModelStore(bundled_dir=tiny_models.folder, user_dir=tmp_path / "user_models")
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(store=store, settings=settings)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w._models is not None, timeout=LOAD_TIMEOUT)
-    yield w
-    if w.is_training():
-        w.cancel_training()
-        w._training.wait(60_000)
-    w.close()
 
 
 def wait_frame(qtbot, w, after: int, timeout: int = 30_000):
@@ -231,20 +212,13 @@ def test_event_loop_stays_responsive_and_inference_works_during_training(qtbot, 
     assert worst < 0.1, f"the event loop stalled for {1000 * worst:.0f} ms"
 
 
-def test_settings_persist(qtbot, tiny_models, tmp_path):
-    from desktop_denoiser.gui.main_window import MainWindow
-
-    store = ModelStore(bundled_dir=tiny_models.folder, user_dir=tmp_path / "u")
-    path = str(tmp_path / "s.ini")
-    w = MainWindow(store=store, settings=QSettings(path, QSettings.Format.IniFormat), load_models=False)
-    qtbot.addWidget(w)
+def test_settings_persist(make_window):
+    w = make_window("s.ini", load_models=False)
     w.noise.set_spec(NoiseSpec("gaussian", {"sigma": 0.3}))
     w.noise.seed.setValue(77)
     w.inputs.brush.setValue(30)
     w.show_diff.setChecked(True)
     w.close()
-    w2 = MainWindow(store=store, settings=QSettings(path, QSettings.Format.IniFormat), load_models=False)
-    qtbot.addWidget(w2)
+    w2 = make_window("s.ini", load_models=False)
     assert str(w2.noise.spec()) == "gaussian:sigma=0.3"
     assert w2.noise.seed.value() == 77 and w2.inputs.brush.value() == 30 and w2.show_diff.isChecked()
-    w2.close()

@@ -13,29 +13,11 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
 
 from desktop_denoiser.core.noise import NoiseSpec  # noqa: E402
-from desktop_denoiser.core.store import ModelStore  # noqa: E402
 from desktop_denoiser.core.training import TrainConfig  # noqa: E402
 
 TIMEOUT = 120_000
-
-
-@pytest.fixture
-def window(qtbot, tiny_models, tmp_path):
-    from desktop_denoiser.gui.main_window import MainWindow
-
-    store = ModelStore(bundled_dir=tiny_models.folder, user_dir=tmp_path / "user_models")
-    w = MainWindow(store=store, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w._models is not None, timeout=TIMEOUT)
-    yield w
-    if w.is_training():
-        w.cancel_training()
-        w._training.wait(60_000)
-    w.close()
 
 
 def png_bytes(image: Image.Image, **kw) -> bytes:
@@ -285,14 +267,8 @@ def test_fifty_start_cancel_cycles_do_not_leak(qtbot, window):
     assert_alive(qtbot, window)
 
 
-def test_closing_the_window_mid_training_stops_the_worker(qtbot, tiny_models, tmp_path):
-    from desktop_denoiser.gui.main_window import MainWindow
-
-    store = ModelStore(bundled_dir=tiny_models.folder, user_dir=tmp_path / "u")
-    w = MainWindow(store=store, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w._models is not None, timeout=TIMEOUT)
+def test_closing_the_window_mid_training_stops_the_worker(qtbot, make_window):
+    w = make_window()
     seen = []
     assert w.start_training(TrainConfig(arch="unet", noise=NoiseSpec("uniform"), epochs=50, subset=5000), "closing")
     thread = w._training

@@ -20,7 +20,7 @@ from ..core.store import ModelStore
 from .input_panel import IMAGE, InputPanel
 from .noise_panel import NoisePanel
 from .prediction_view import PredictionView
-from .tiles import ImageTile, signed_to_qimage
+from .tiles import ImageTile, save_widget_png, signed_to_qimage
 from .training_panel import TrainingPanel
 from .workers import FrameRequest, FrameResult, InferenceThread, ModelsInfo, TrainingThread
 
@@ -506,14 +506,8 @@ class MainWindow(QMainWindow):
             self.export_figure(path)
 
     def export_figure(self, path: str) -> bool:
-        if not path.lower().endswith(".png"):
-            path += ".png"
-        pixmap = self.output.grab()
         try:
-            def write(tmp):
-                if not pixmap.save(str(tmp), "PNG"):
-                    raise OSError("the image could not be encoded")
-            atomic.write_with(path, write)
+            path = save_widget_png(self.output, path)
         except DenoiserError as exc:
             self.show_error("Export figure", str(exc))
             return False

@@ -10,9 +10,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..core import atomic, metrics, sweep
+from ..core import metrics, sweep
 from ..core.errors import DenoiserError
-from .tiles import PixelView, array_to_qimage
+from .tiles import PixelView, array_to_qimage, save_widget_png
 
 
 @dataclasses.dataclass
@@ -94,14 +94,8 @@ class SweepDialog(QDialog):
             self.export(path)
 
     def export(self, path: str) -> bool:
-        if not path.lower().endswith(".png"):
-            path += ".png"
-        pixmap = self.grid_widget.grab()
         try:
-            def write(tmp):
-                if not pixmap.save(str(tmp), "PNG"):
-                    raise OSError("the image could not be encoded")
-            atomic.write_with(path, write)
+            path = save_widget_png(self.grid_widget, path)
         except DenoiserError as exc:
             self.status.setText(str(exc))
             return False

@@ -10,6 +10,23 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 
+def save_widget_png(widget, path: str) -> str:
+    """Render ``widget`` to a PNG, atomically; returns the path (".png" added if missing).
+    Raises DenoiserError (SaveError) with a clear message on failure."""
+    from ..core import atomic
+
+    if not path.lower().endswith(".png"):
+        path += ".png"
+    pixmap = widget.grab()
+
+    def write(tmp):
+        if not pixmap.save(str(tmp), "PNG"):
+            raise OSError("the image could not be encoded")
+
+    atomic.write_with(path, write)
+    return path
+
+
 def array_to_qimage(array: np.ndarray) -> QImage:
     """A float [0, 1] or uint8 (H, W) array as a greyscale QImage (copied)."""
     a = np.asarray(array)
