@@ -19,8 +19,29 @@ from .core.errors import ConfigError, DenoiserError
 
 
 def _quiet_tensorflow() -> None:
+    """Import TensorFlow with the C++ start-up chatter (absl, oneDNN, CUDA probing) kept off
+    stderr, so that an error stays one line. Our own messages are printed after this."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # CUDA probing logs here
+    except ImportError:
+        pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _noise(text: str):
@@ -54,7 +75,8 @@ def _positive_float(text: str) -> float:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line on stderr, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        self.exit(2, f"desktop-denoiser: error: {command}{message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,9 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test or args.command in ("train", "denoise", "evaluate"):
+        _quiet_tensorflow()
     try:
         if args.self_test:
             from .selftest import run_self_test
@@ -223,10 +246,11 @@ def _denoise(args) -> int:
         if out.exists() and not out.is_dir():
             raise DenoiserError(f"{out} is not a folder (several inputs need an output folder).")
         out.mkdir(parents=True, exist_ok=True)
+    targets = workflows.output_paths(sources, out, many)  # checked before any model loads
     pipeline, _, _ = workflows.load_pipeline(_store(), args.model, args.classifier, need_classifier=args.classify)
     failures = 0
-    for source in sources:
-        res = workflows.denoise_file(pipeline, source, workflows.output_path(source, out, many), args.noise, args.seed, args.size)
+    for source, target in zip(sources, targets):
+        res = workflows.denoise_file(pipeline, source, target, args.noise, args.seed, args.size)
         if res.error:
             failures += 1
             print(f"desktop-denoiser: error: {res.error}", file=sys.stderr)

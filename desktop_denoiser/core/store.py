@@ -157,7 +157,7 @@ class ModelStore:
 
     def find(self, name_or_path: str) -> ModelEntry:
         candidate = Path(name_or_path)
-        if candidate.suffix == ".keras" or candidate.exists():
+        if candidate.suffix == ".keras" or candidate.is_file():
             if not candidate.is_file():
                 raise ModelFileError(f"Model file not found: {candidate}")
             return self._entry(candidate, "file")
@@ -197,8 +197,10 @@ class ModelStore:
             text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
         except (TypeError, ValueError) as exc:
             raise SaveError(f"The metadata for {name} cannot be written ({exc}).") from None
-        atomic.write_with(target, lambda tmp: model.save(tmp, include_optimizer=False))
-        atomic.write_text(target.with_suffix(".json"), text + "\n")
+        # both files are written in full before either is renamed into place
+        with atomic.atomic_path(target) as tmp_model, atomic.atomic_path(target.with_suffix(".json")) as tmp_meta:
+            model.save(tmp_model, include_optimizer=False)
+            tmp_meta.write_text(text + "\n", encoding="utf-8")
         return ModelEntry(name, target, meta, "bundled" if folder == self.bundled_dir else "user")
 
     def update_metadata(self, entry: ModelEntry, changes: dict) -> ModelEntry:

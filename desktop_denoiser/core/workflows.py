@@ -143,10 +143,23 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     return found
 
 
-def output_path(source: Path, out: Path, many: bool) -> Path:
+def output_paths(sources: list[Path], out: Path, many: bool) -> list[Path]:
+    """One output PNG per input: ``out`` itself for a single input named .png, else
+    ``out/STEM.png`` (``out/STEM-EXT.png`` when two inputs share a stem). Refuses to write
+    over an input image."""
     if not many and out.suffix.lower() == ".png":
-        return out
-    return out / f"{source.stem}.png"
+        targets = [out]
+    else:
+        stems: dict[str, int] = {}
+        for s in sources:
+            stems[s.stem] = stems.get(s.stem, 0) + 1
+        targets = [out / (f"{s.stem}-{s.suffix.lstrip('.').lower()}.png" if stems[s.stem] > 1 else f"{s.stem}.png")
+                   for s in sources]
+    inputs = {s.resolve() for s in sources}
+    for t in targets:
+        if t.resolve() in inputs:
+            raise ImageError(f"Refusing to overwrite the input {t}; choose another output.")
+    return targets
 
 
 def denoise_file(pipeline: Pipeline, source: Path, target: Optional[Path], noise: Optional[NoiseSpec],

@@ -1,0 +1,150 @@
+"""benchmarks/: the noise_speed table end to end on a few digits, the sweep noise against scipy,
+the article's loop, the table format and the size overrides."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from benchmarks import common
+from benchmarks.sweep import SWEEP, article_loop, sweep_noise
+
+NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?×?$")
+
+
+def _rows(text: str, first_cell_prefix: str) -> list[list[str]]:
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| " + first_cell_prefix):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# the noise_speed table, end to end on tiny sizes
+
+
+def test_noise_speed_table_prints_numbers(mnist, monkeypatch, capsys):
+    from benchmarks import run
+
+    monkeypatch.setitem(common.OVERRIDES, "noise_images", 2048)
+    monkeypatch.setitem(common.OVERRIDES, "loop_images", 256)
+    code = run.main(full=False, tables=["noise_speed"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "### machine" in out and "TensorFlow" in out
+    assert "### noise_speed" in out
+    loop = _rows(out, "article")
+    ours = _rows(out, "ours")
+    assert len(loop) == 1 and len(ours) == 4, out
+    for row in loop + ours:
+        # digits timed, wall s, CPU s, digits/s, speed-up (wall), speed-up (CPU)
+        assert all(NUMBER.match(cell) for cell in row[1:]), row
+        assert float(row[2].replace(",", "")) > 0
+    assert loop[0][1] == "256"
+    assert "extrapolated ×8" in out
+    assert re.search(r"target ≥ 50× faster than the loop \(wall\): (met|not met)", out)
+
+
+def test_unknown_table_is_an_error(capsys):
+    from benchmarks import run
+
+    assert run.main(full=False, tables=["nope"]) == 2
+    assert "unknown table" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# the sweep's noise: a fixed sigma and a fixed r
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    from desktop_denoiser.core import data
+
+    return data.to_float(mnist.x_test[:64])
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 1.5, 2.0, 2.5])
+def test_sweep_blur_matches_scipy_per_image(digits, sigma):
+    out = sweep_noise(digits, sigma, 0.0, seed=1)
+    ref = np.stack([ndimage.gaussian_filter(img.astype(np.float64), sigma) for img in digits])
+    assert out.shape == digits.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, np.clip(ref, 0, 1), atol=1e-5)
+
+
+def test_sweep_blur_can_use_zero_padding_like_noise_spec(digits):
+    out = sweep_noise(digits, 1.0, 0.0, mode="constant")
+    ref = np.stack([ndimage.gaussian_filter(img, 1.0, mode="constant") for img in digits])
+    np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+def test_sweep_step_zero_is_the_clean_image(digits):
+    np.testing.assert_array_equal(sweep_noise(digits, 0.0, 0.0), digits)
+    assert SWEEP[0] == (0.0, 0.0)
+    assert [round(s, 6) for s, _ in SWEEP] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    assert [round(r, 6) for _, r in SWEEP] == [0.0, 0.4, 0.8, 1.2, 1.6, 2.0]
+
+
+@pytest.mark.parametrize("r", [0.1, 0.4])
+def test_sweep_noise_is_uniform_in_plus_minus_r(r):
+    grey = np.full((500, 28, 28), 0.5, np.float32)
+    noise = sweep_noise(grey, 0.0, r, seed=3) - 0.5  # r <= 0.5: no clipping
+    assert np.abs(noise).max() <= r + 1e-6
+    assert noise.mean() == pytest.approx(0.0, abs=0.002)
+    assert noise.std() == pytest.approx(r / np.sqrt(3), rel=0.01)
+
+
+def test_sweep_noise_after_the_blur_then_clipped(digits):
+    sigma, r = 1.5, 1.2
+    out = sweep_noise(digits, sigma, r, seed=4)
+    blurred = ndimage.gaussian_filter(digits, (0, sigma, sigma))
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    # the noise is added to the blurred image: where it was not clipped, out - blurred is in ±r
+    inside = (out > 0) & (out < 1)
+    assert np.all(np.abs(out - blurred)[inside] <= r + 1e-5)
+    np.testing.assert_array_equal(out, sweep_noise(digits, sigma, r, seed=4))
+    assert not np.array_equal(out, sweep_noise(digits, sigma, r, seed=5))
+
+
+def test_sweep_noise_single_image(digits):
+    assert sweep_noise(digits[0], 1.0, 0.4).shape == (28, 28)
+
+
+def test_article_loop_output(digits):
+    out = article_loop(digits[:20], seed=0)
+    assert out.shape == (20, 28, 28) and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_array_equal(out, article_loop(digits[:20], seed=0))
+    assert not np.allclose(out, digits[:20])
+
+
+# ----------------------------------------------------------------------------------------------
+# tables and sizes
+
+
+def test_table_renders_fixed_width_markdown():
+    t = common.Table("demo", "a demo", ["name", "value"])
+    t.add("short", 1.5)
+    t.add("a much longer name", 12345)
+    t.note("a note")
+    text = t.render()
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    assert len(lines) == 4
+    assert len({len(ln) for ln in lines}) == 1, "every row has the same width"
+    assert lines[1].startswith("|:") and lines[1].endswith(":|")
+    assert "12,345" in text and "1.50" in text and "- a note" in text
+    with pytest.raises(ValueError):
+        t.add("too", "many", "cells")
+
+
+def test_sizes_quick_full_and_overrides(monkeypatch):
+    assert common.size("noise_images", False) == 240000
+    assert common.size("loop_images", False) == 24000
+    assert common.size("loop_images", True) == 240000
+    monkeypatch.setenv("DESKTOP_DENOISER_BENCH_LOOP_IMAGES", "1000")
+    assert common.size("loop_images", False) == 1000
+    monkeypatch.setitem(common.OVERRIDES, "loop_images", 10)
+    assert common.size("loop_images", True) == 10

@@ -1,0 +1,343 @@
+"""The ``desktop-denoiser`` command, run as a real subprocess (``python -m desktop_denoiser``)
+against the session's tiny trained models."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ERROR_PREFIX = "desktop-denoiser: error:"
+# TensorFlow's C++ start-up lines, which TF_CPP_MIN_LOG_LEVEL does not silence (see test_tf_log_noise)
+TF_NOISE = ("WARNING:", "I0000", "E0000", "W0000")
+CLASSIFY_LINE = re.compile(r"^(?P<path>.+)\t(?P<digit>\d)\t(?P<prob>[01]\.\d{4})$")
+
+
+def run_cli(*args, bundled=None, home, cwd, timeout=600) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the command must quiet TensorFlow itself
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["DESKTOP_DENOISER_HOME"] = str(home)
+    if bundled is not None:
+        env["DESKTOP_DENOISER_BUNDLED"] = str(bundled)
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_denoiser", *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def stderr_lines(proc, filter_tf=True) -> list[str]:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    if filter_tf:
+        lines = [line for line in lines if not line.startswith(TF_NOISE)]
+    return lines
+
+
+def assert_one_error_line(proc, *words, exact_prefix=True) -> str:
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    lines = stderr_lines(proc)
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
+    (line,) = lines
+    if exact_prefix:
+        assert line.startswith(ERROR_PREFIX), line
+    else:
+        assert re.match(r"^desktop-denoiser( [a-z]+)?: error: \S", line), line
+    for word in words:
+        assert word in line, line
+    assert "Traceback" not in proc.stderr
+    return line
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def cli(tiny_models, home, tmp_path):
+    """run_cli with the tiny models as the bundled folder and a fresh user folder."""
+
+    def run(*args, **kwargs):
+        kwargs.setdefault("bundled", tiny_models.folder)
+        return run_cli(*args, home=home, cwd=tmp_path, **kwargs)
+
+    return run
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return im.size
+
+
+# ----------------------------------------------------------------------------------------------
+# help
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [
+        ((), ["train", "denoise", "evaluate", "models", "gui", "--version", "--self-test"]),
+        (("train",), ["--arch", "--noise", "--epochs", "--batch-size", "--lr", "--subset", "--patience", "--seed",
+                      "--time-budget", "--lr-schedule", "--mnist", "--name", "--out", "--eval-limit", "uniform"]),
+        (("denoise",), ["IN", "--output", "--noise", "--seed", "--model", "--classifier", "--classify", "--size"]),
+        (("evaluate",), ["--model", "--noise", "--limit", "--quick", "--full", "--tables", "--mnist"]),
+        (("models",), ["--paths"]),
+        (("gui",), ["window"]),
+    ],
+)
+def test_help(command, options, home, tmp_path):
+    proc = run_cli(*command, "--help", home=home, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: desktop-denoiser")
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    for option in options:
+        assert option in text, option
+    assert stderr_lines(proc) == []
+
+
+def test_version(home, tmp_path):
+    from desktop_denoiser import __version__
+
+    proc = run_cli("--version", home=home, cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"desktop-denoiser {__version__}"
+
+
+# ----------------------------------------------------------------------------------------------
+# models
+
+
+def test_models_lists_the_tiny_models(cli, tiny_models, home):
+    proc = cli("models", "--paths")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"bundled: {tiny_models.folder}" in out
+    assert f"user:    {home / 'models'}" in out
+    assert f"new models go to: {tiny_models.folder}" in out
+    lines = {line.split()[2]: line for line in out.splitlines() if line.startswith("bundled ")}
+    # other tests (the GUI's) may have added models to the shared folder
+    assert set(lines) >= {tiny_models.denoiser_name, tiny_models.conv_name, tiny_models.classifier_name}
+    assert "classifier" in lines[tiny_models.classifier_name] and "acc " in lines[tiny_models.classifier_name]
+    assert "denoiser" in lines[tiny_models.denoiser_name] and "PSNR" in lines[tiny_models.denoiser_name]
+    assert lines[tiny_models.denoiser_name].count("(default)") == 1
+    assert lines[tiny_models.classifier_name].count("(default)") == 1
+    assert "(default)" not in lines[tiny_models.conv_name]
+    assert str(tiny_models.folder / f"{tiny_models.conv_name}.keras") in lines[tiny_models.conv_name]
+    assert stderr_lines(proc) == []
+
+
+def test_models_with_an_empty_store(tmp_path, home):
+    proc = run_cli("models", bundled=tmp_path / "empty", home=home, cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "no models" in proc.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# denoise
+
+
+def test_denoise_one_file(cli, digit_pngs, tmp_path):
+    source, label = digit_pngs[0]  # dark ink on light paper
+    out = tmp_path / "out.png"
+    proc = cli("denoise", source, "-o", out, "--classify")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1
+    m = CLASSIFY_LINE.match(lines[0])
+    assert m, lines[0]
+    assert m["path"] == str(source)
+    assert int(m["digit"]) == label
+    assert 0.1 <= float(m["prob"]) <= 1.0
+    assert _png_size(out) == (28, 28)
+    pixels = np.asarray(Image.open(out).convert("L"), np.float32)
+    # an MNIST-style digit: light ink on a dark background
+    assert pixels.max() > 150 and np.median(pixels) < 60
+    assert stderr_lines(proc) == []
+
+
+def test_denoise_a_folder_classifies_both_polarities(cli, digit_pngs, tmp_path):
+    folder = digit_pngs[0][0].parent
+    out = tmp_path / "out"
+    proc = cli("denoise", folder, "-o", out, "--classify")
+    assert proc.returncode == 0, proc.stderr
+    labels = {str(path): label for path, label in digit_pngs}
+    found = {}
+    for line in proc.stdout.splitlines():
+        m = CLASSIFY_LINE.match(line)
+        assert m, line
+        found[m["path"]] = int(m["digit"])
+    assert set(found) == set(labels)
+    for polarity in ("dark-on-light", "light-on-dark"):
+        paths = [p for p in labels if polarity in p]
+        correct = sum(found[p] == labels[p] for p in paths)
+        assert len(paths) == 10
+        assert correct >= 9, f"{polarity}: {correct}/10 correct: " + ", ".join(
+            f"{Path(p).name}->{found[p]}" for p in paths if found[p] != labels[p])
+    # one 28x28 PNG per input, named after it
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(Path(p).stem + ".png" for p in labels)
+    assert all(_png_size(out / name) == (28, 28) for name in written)
+    assert stderr_lines(proc) == []
+
+
+def test_denoise_with_added_noise_and_size(cli, digit_pngs, tmp_path):
+    source, _ = digit_pngs[1]  # light ink on dark
+    out = tmp_path / "noisy-denoised.png"
+    proc = cli("denoise", source, "-o", out, "--noise", "uniform:0.5", "--seed", "3", "--size", "56", "--classify")
+    assert proc.returncode == 0, proc.stderr
+    assert CLASSIFY_LINE.match(proc.stdout.strip())
+    assert _png_size(out) == (56, 56)
+    assert stderr_lines(proc) == []
+
+
+def test_train_then_list(tmp_path, home, tiny_models):
+    out_dir = tmp_path / "trained"
+    proc = run_cli("train", "--arch", "conv", "--epochs", "1", "--subset", "500", "--out", out_dir, "--eval-limit", "200",
+                   home=home, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    err = stderr_lines(proc)
+    assert any(re.match(r"^epoch 1/1 \|.*\| +100\.0%  batch \d+/\d+  loss \d", line) for line in err), proc.stderr
+    assert any(line.startswith("epoch 1: loss ") and "val_loss" in line for line in err), proc.stderr
+    out = proc.stdout
+    assert re.search(r"^completed: 1 epoch\(s\), best epoch 1", out, re.M), out
+    assert re.search(r"^test PSNR \d+\.\d\d dB \(noisy \d+\.\d\d\), SSIM", out, re.M), out
+    m = re.search(r"^saved (\S+) to (.+\.keras)$", out, re.M)
+    assert m, out
+    name, path = m[1], Path(m[2])
+    assert name == "conv-mixed"
+    assert path == out_dir / "conv-mixed.keras" and path.is_file() and path.with_suffix(".json").is_file()
+    assert sorted(p.name for p in out_dir.iterdir()) == ["conv-mixed.json", "conv-mixed.keras"]  # no temporary files
+
+    listed = run_cli("models", bundled=out_dir, home=home, cwd=tmp_path)
+    assert listed.returncode == 0
+    rows = [line for line in listed.stdout.splitlines() if line.startswith("bundled ")]
+    assert len(rows) == 1 and "conv-mixed" in rows[0] and "denoiser" in rows[0] and "noise mixed" in rows[0]
+    assert not (home / "models").exists()  # nothing went to the user's folder
+
+
+# ----------------------------------------------------------------------------------------------
+# errors: exit code != 0 and exactly one line on stderr
+
+
+def test_error_missing_input_file(cli, tmp_path):
+    proc = cli("denoise", tmp_path / "nothere.png", "-o", tmp_path / "out.png")
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "nothere.png")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_error_missing_model_name(cli, digit_pngs, tmp_path):
+    proc = cli("denoise", digit_pngs[0][0], "-o", tmp_path / "out.png", "--model", "no-such-model")
+    assert proc.returncode == 1
+    line = assert_one_error_line(proc, "no-such-model")
+    assert "unet-mixed" in line  # lists what is available
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_error_no_models_at_all(digit_pngs, tmp_path, home):
+    proc = run_cli("denoise", digit_pngs[0][0], "-o", tmp_path / "out.png", bundled=tmp_path / "none", home=home, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "train")
+
+
+@pytest.fixture(scope="module")
+def corrupt_png_run(tiny_models, tmp_path_factory):
+    """One run on a corrupt PNG (it loads the models, hence TensorFlow), shared by two tests."""
+    folder = tmp_path_factory.mktemp("corrupt")
+    bad = folder / "corrupt.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + np.random.default_rng(0).bytes(300))
+    proc = run_cli("denoise", bad, "-o", folder / "out.png", bundled=tiny_models.folder, home=folder / "home", cwd=folder)
+    return proc, folder / "out.png"
+
+
+def test_error_corrupt_png(corrupt_png_run):
+    proc, out = corrupt_png_run
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "corrupt.png")
+    assert not out.exists()
+    # the TF start-up lines (if any) are the only other output, each a single log line
+    assert all(line.startswith(TF_NOISE) or line.startswith(ERROR_PREFIX) or line.startswith("To enable")
+               for line in stderr_lines(proc, filter_tf=False))
+
+
+def test_tf_log_noise(corrupt_png_run):
+    proc, _ = corrupt_png_run
+    assert len(stderr_lines(proc, filter_tf=False)) == 1, proc.stderr
+
+
+ARGPARSE_ERRORS = [
+    (("denoise", "IN.png", "-o", "out.png", "--noise", "speckle"), ["--noise", "speckle"]),
+    (("denoise", "IN.png", "-o", "out.png", "--noise", "uniform:7"), ["--noise", "range"]),
+    (("train", "--arch", "resnet"), ["--arch", "resnet"]),
+    (("train", "--epochs", "abc"), ["--epochs", "abc"]),
+    (("train", "--epochs", "0"), ["--epochs"]),
+    (("denoise", "IN.png"), ["--output"]),
+    (("frobnicate",), ["frobnicate"]),
+]
+
+
+@pytest.mark.parametrize("args, words", ARGPARSE_ERRORS, ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
+def test_usage_errors_are_one_line(args, words, digit_pngs, home, tmp_path):
+    args = [str(digit_pngs[0][0]) if a == "IN.png" else a for a in args]
+    proc = run_cli(*args, home=home, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert_one_error_line(proc, *words, exact_prefix=False)
+    assert proc.stdout == ""
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_usage_errors_have_the_common_prefix(home, tmp_path):
+    proc = run_cli("train", "--epochs", "abc", home=home, cwd=tmp_path)
+    assert stderr_lines(proc)[0].startswith(ERROR_PREFIX)
+
+
+# ----------------------------------------------------------------------------------------------
+# output file names (in-process: cli.main with the tiny models, no extra TensorFlow start-up)
+
+
+@pytest.fixture
+def in_process(tiny_models, monkeypatch, tmp_path):
+    from desktop_denoiser import cli as cli_mod
+
+    monkeypatch.setenv("DESKTOP_DENOISER_BUNDLED", str(tiny_models.folder))
+    monkeypatch.chdir(tmp_path)
+    return cli_mod.main
+
+
+def _two_formats_of_one_digit(mnist, folder: Path) -> list[Path]:
+    folder.mkdir()
+    paths = [folder / "digit.png", folder / "digit.jpg"]
+    big = Image.fromarray(mnist.x_test[0]).resize((84, 84))
+    for p in paths:
+        big.save(p)
+    return paths
+
+
+def test_single_input_with_an_output_folder(in_process, digit_pngs, tmp_path):
+    source, _ = digit_pngs[0]
+    out = tmp_path / "outdir"
+    assert in_process(["denoise", str(source), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [source.stem + ".png"]
+
+
+def test_inputs_with_the_same_stem_get_separate_outputs(in_process, mnist, tmp_path):
+    _two_formats_of_one_digit(mnist, tmp_path / "in")
+    out = tmp_path / "out"
+    assert in_process(["denoise", str(tmp_path / "in"), "-o", str(out)]) == 0
+    assert len(list(out.iterdir())) == 2
+
+
+def test_denoising_into_the_input_folder_keeps_the_originals(in_process, mnist, tmp_path):
+    folder = tmp_path / "in"
+    paths = _two_formats_of_one_digit(mnist, folder)
+    before = {p: p.read_bytes() for p in paths}
+    in_process(["denoise", str(folder), "-o", str(folder)])
+    assert {p: p.read_bytes() for p in paths} == before
