@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -172,9 +173,11 @@ def make_window(qtbot, tiny_models, tmp_path):
     from desktop_denoiser.gui.main_window import MainWindow
 
     made = []
+    bundled = tmp_path / "bundled"  # a copy per test: models trained in the window land here
+    shutil.copytree(tiny_models.folder, bundled)
 
     def make(settings_name: str = "settings.ini", load_models: bool = True):
-        store = ModelStore(bundled_dir=tiny_models.folder, user_dir=tmp_path / "user_models")
+        store = ModelStore(bundled_dir=bundled, user_dir=tmp_path / "user_models")
         settings = QSettings(str(tmp_path / settings_name), QSettings.Format.IniFormat)
         w = MainWindow(store=store, settings=settings, load_models=load_models)
         qtbot.addWidget(w)
