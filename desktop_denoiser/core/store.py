@@ -160,7 +160,9 @@ class ModelStore:
         if candidate.suffix == ".keras" or candidate.is_file():
             if not candidate.is_file():
                 raise ModelFileError(f"Model file not found: {candidate}")
-            return self._entry(candidate, "file")
+            folder = candidate.resolve().parent
+            source = next((src for d, src in self._folders() if d.is_dir() and d.resolve() == folder), "file")
+            return self._entry(candidate, source)
         for entry in self.entries():
             if entry.name == name_or_path:
                 return entry

@@ -140,7 +140,7 @@ class InputPanel(QTabWidget):
             self._mnist = data.load_mnist()
         except DatasetError as exc:
             self._mnist_error = str(exc)
-            self.test_label.setText(f"MNIST is not available.\n{exc}")
+            self.test_label.setText(str(exc))
             self.test_index.setEnabled(False)
             self.random_button.setEnabled(False)
             return False

@@ -44,13 +44,14 @@ class PredictionView(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.setYRange(0, 1, padding=0.02)
+        self.plot.setYRange(0, 1.28, padding=0)  # headroom above 1 for the legend
+        self.plot.getAxis("left").setTicks([[(v, f"{v:.1f}") for v in (0, 0.2, 0.4, 0.6, 0.8, 1.0)]])
         self.plot.setXRange(-0.6, 9.6, padding=0)
         self.plot.setLabel("left", "probability")
         axis = self.plot.getAxis("bottom")
         axis.setTicks([[(i, str(i)) for i in range(10)]])
         self.plot.setMinimumHeight(150)
-        legend = self.plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        legend = self.plot.addLegend(offset=(6, 2), labelTextSize="8pt", colCount=2)
         self.noisy_bars = pg.BarGraphItem(x=np.arange(10) - 0.2, height=np.zeros(10), width=0.38,
                                           brush=pg.mkBrush(*NOISY_COLOUR), pen=pg.mkPen(None))
         self.clean_bars = pg.BarGraphItem(x=np.arange(10) + 0.2, height=np.zeros(10), width=0.38,
