@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import threading
 import time
 import traceback
@@ -21,6 +23,22 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from ..core import preprocess
 from ..core.errors import DenoiserError
 from ..core.noise import NoiseSpec
+
+
+BACKGROUND_NICE = 5
+
+
+def lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:
+    """Run the calling thread (and the threads it starts, such as TensorFlow's pools) at a
+    lower OS priority, so the GUI thread gets the CPU first and the window stays responsive.
+    Linux only (nice values are per thread there); raising nice needs no privileges."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except (AttributeError, OSError):
+        pass
 
 
 @dataclasses.dataclass
@@ -96,6 +114,7 @@ class InferenceWorker(QObject):
 
     @Slot(object, object)
     def _load_models(self, denoiser, classifier) -> None:
+        lower_thread_priority()
         try:
             self.status.emit("Loading TensorFlow…")
             from ..core import device
@@ -212,6 +231,7 @@ class TrainingThread(QThread):
     def run(self) -> None:
         from ..core import workflows
 
+        lower_thread_priority()
         try:
             result, entry = workflows.train_and_save(self.trainer, self.store, self.name, self.status.emit, self.eval_limit)
             summary = {
