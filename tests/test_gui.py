@@ -188,9 +188,11 @@ def test_event_loop_stays_responsive_and_inference_works_during_training(qtbot, 
     gaps = []
     last = [time.perf_counter()]
 
+    phase = ["starting"]
+
     def tick():
         now = time.perf_counter()
-        gaps.append(now - last[0])
+        gaps.append((now - last[0], phase[0]))
         last[0] = now
 
     timer = QTimer()
@@ -199,15 +201,21 @@ def test_event_loop_stays_responsive_and_inference_works_during_training(qtbot, 
     config = TrainConfig(arch="unet", noise=NoiseSpec("uniform", {"level": 0.9}), epochs=1, subset=2500, val_limit=300)
     frames_before = window.frames_shown
     assert window.start_training(config, "responsive")
+    window._training.status.connect(lambda text: phase.__setitem__(0, text.split(" on ")[0]))
+    window._training.progress.connect(lambda p: phase.__setitem__(0, "batches" if p.step > 1 else "first batch"))
     last[0] = time.perf_counter()
     timer.start()
     seed = window.noise.seed.value()
     while window.is_training():
         seed += 1
-        window.noise.seed.setValue(seed)  # ask for a new frame
-        qtbot.wait(50)
+        window.noise.seed.setValue(seed)  # ask for a new frame, ten times a second
+        qtbot.wait(100)
     timer.stop()
-    worst = max(gaps)
+    by_phase = {}
+    for gap, name in gaps:
+        by_phase[name] = max(by_phase.get(name, 0.0), gap)
+    print("worst event-loop gap per phase (ms):", {k: round(1000 * v) for k, v in by_phase.items()})
+    worst = max(g for g, _ in gaps)
     assert window.frames_shown - frames_before >= 5, "no inference happened while training"
     assert worst < 0.1, f"the event loop stalled for {1000 * worst:.0f} ms"
 
