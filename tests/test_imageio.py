@@ -22,20 +22,9 @@ from desktop_denoiser.core.preprocess import DARK_ON_LIGHT, LIGHT_ON_DARK, MNIST
 FUZZ_CRASHES = Path(__file__).resolve().parent / "data" / "fuzz_crashes"
 
 
-def _mnist_path() -> Path:
-    env = os.environ.get("DESKTOP_DENOISER_MNIST")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist.npz"
-
-
 @pytest.fixture(scope="module")
-def digits():
-    path = _mnist_path()
-    if not path.is_file():
-        pytest.skip(f"MNIST not found at {path}")
-    with np.load(path) as d:
-        return d["x_test"][:20].astype(np.float32) / 255.0
+def digits(mnist):
+    return mnist.x_test[:20].astype(np.float32) / 255.0
 
 
 def _png_bytes(im: Image.Image, **kw) -> bytes:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,24 +24,13 @@ from desktop_denoiser.core.preprocess import (
 )
 
 # ----------------------------------------------------------------------------------------------
-# MNIST fixture (no conftest: another engineer owns it)
-
-
-def _mnist_path() -> Path:
-    env = os.environ.get("DESKTOP_DENOISER_MNIST")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist.npz"
+# MNIST: the first 1000 test digits as floats, from the session fixture in conftest.py
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    path = _mnist_path()
-    if not path.is_file():
-        pytest.skip(f"MNIST not found at {path}")
-    with np.load(path) as d:
-        x = d["x_test"][:1000].astype(np.float32) / 255.0
-        y = d["y_test"][:1000].copy()
+def mnist(mnist):
+    x = mnist.x_test[:1000].astype(np.float32) / 255.0
+    y = mnist.y_test[:1000].copy()
     return x, y
 
 
