@@ -219,7 +219,8 @@ class Trainer:
         self.on_status(f"Building {arch.name} on {where}…")
         with strategy.scope():
             model = arch.build()
-            metric = psnr_metric if arch.kind == "denoiser" else "accuracy"
+            # plain TF ops: skip autograph, whose source parsing holds the GIL (the GUI thread waits)
+            metric = tf.autograph.experimental.do_not_convert(psnr_metric) if arch.kind == "denoiser" else "accuracy"
             model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss=arch.loss, metrics=[metric])
 
         train_ds = self._train_dataset(split, arch.kind, batch_size, tf)
