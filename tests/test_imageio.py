@@ -19,6 +19,8 @@ from desktop_denoiser.core.errors import DenoiserError, ImageError, SaveError
 from desktop_denoiser.core.imageio import MAX_PIXELS, image_from_bytes, load_image, save_png, to_uint8
 from desktop_denoiser.core.preprocess import DARK_ON_LIGHT, LIGHT_ON_DARK, MNIST_CENTRE, analyse, centre_of_mass, to_mnist
 
+from benchmarks.fuzz_images import fix_png_crcs as _fix_png_crcs  # noqa: E402 - the fuzzer's own repair
+
 FUZZ_CRASHES = Path(__file__).resolve().parent / "data" / "fuzz_crashes"
 
 
@@ -351,22 +353,6 @@ def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
             i = int(rng.integers(16, 29))
             b[i] = int(rng.integers(0, 256))
     return bytes(b)
-
-
-def _fix_png_crcs(data: bytes) -> bytes:
-    """Recompute every chunk CRC so a mutation reaches the decoder instead of the CRC check."""
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return data
-    out, pos = bytearray(data[:8]), 8
-    while pos + 12 <= len(data):
-        (n,) = struct.unpack(">I", data[pos : pos + 4])
-        end = pos + 12 + n
-        if end > len(data):
-            break
-        kind_body = data[pos + 4 : pos + 8 + n]
-        out += data[pos : pos + 8 + n] + struct.pack(">I", zlib.crc32(kind_body) & 0xFFFFFFFF)
-        pos = end
-    return bytes(out + data[pos:])
 
 
 def test_fuzz_load_image(tmp_path):
