@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop_denoiser.core import atomic, models, store as store_mod
+from desktop_denoiser.core import models, store as store_mod
 from desktop_denoiser.core.errors import DenoiserError, ModelFileError, SaveError
 from desktop_denoiser.core.store import FORMAT, ModelStore, load_keras
 
@@ -165,10 +165,14 @@ def test_failed_metadata_write_keeps_the_existing_model(store, conv_model, monke
     store.save(conv_model, META, "x")
     before = _listing(store.bundled_dir)
 
-    def fail(target, text):
-        raise SaveError(f"Could not save {target}: No space left on device")
+    real_write_text = Path.write_text
 
-    monkeypatch.setattr(atomic, "write_text", fail)
+    def fail(self, *args, **kwargs):  # the disk fills up while the metadata is written
+        if ".json" in self.name:
+            raise OSError(28, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", fail)
     other = models.build("conv")
     with pytest.raises(SaveError):
         store.save(other, {**META, "note": "new"}, "x", overwrite=True)
