@@ -25,6 +25,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "budget_subset": (20000, 0),  # training digits (0: all)
     "noise_images": (240000, 240000),  # images the noise generators are timed on
     "loop_images": (24000, 240000),  # of which the article's per-image loop really runs
+    "noise_repeats": (3, 3),  # each noise timing is the best of this many runs
     "throughput_seconds": (15, 60),  # CPU seconds of training per architecture
     "latency_calls": (500, 2000),  # Pipeline.run calls per architecture
     "predict_calls": (30, 300),  # model.predict calls per architecture (about 30-100 ms each)
@@ -160,6 +161,11 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, Timing]:
     w, c = time.perf_counter(), time.process_time()
     out = fn()
     return out, Timing(time.perf_counter() - w, time.process_time() - c)
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> Timing:
+    """The fastest (wall) of ``repeats`` timed runs of ``fn``."""
+    return min((timed(fn)[1] for _ in range(max(1, repeats))), key=lambda t: t.wall)
 
 
 def quantiles_ms(seconds: Sequence[float]) -> tuple[float, float]:

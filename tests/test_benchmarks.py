@@ -32,6 +32,7 @@ def test_noise_speed_table_prints_numbers(mnist, monkeypatch, capsys):
 
     monkeypatch.setitem(common.OVERRIDES, "noise_images", 2048)
     monkeypatch.setitem(common.OVERRIDES, "loop_images", 256)
+    monkeypatch.setitem(common.OVERRIDES, "noise_repeats", 1)
     code = run.main(full=False, tables=["noise_speed"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -148,3 +149,53 @@ def test_sizes_quick_full_and_overrides(monkeypatch):
     assert common.size("loop_images", False) == 1000
     monkeypatch.setitem(common.OVERRIDES, "loop_images", 10)
     assert common.size("loop_images", True) == 10
+
+
+# ----------------------------------------------------------------------------------------------
+# the fast blur+uniform paths of NoiseSpec that noise_speed measures
+
+
+@pytest.mark.parametrize("backend", ["numpy", "tf"])
+def test_fast_blur_matches_scipy_constant_mode(backend):
+    """The per-image Toeplitz blur equals gaussian_filter(mode="constant"); sigma -> 0 is the identity."""
+    from desktop_denoiser.core import noise as noise_mod
+
+    sigmas = np.array([0.0, 1e-4, 0.05, 0.3, 0.5, 0.75, 1.0, 1.3, 1.5, 1.99, 2.0], np.float32)
+    x = np.random.default_rng(0).random((len(sigmas), 28, 28)).astype(np.float32)
+    if backend == "numpy":
+        out = noise_mod._blur(noise_mod._NumpyOps(np.random.default_rng(0)), x, sigmas.reshape(-1, 1, 1), 2.0)
+    else:
+        import tensorflow as tf
+
+        ops = noise_mod._TFOps(tf, tf.constant([1, 2], tf.int64))
+        out = noise_mod._blur(ops, tf.constant(x), tf.constant(sigmas.reshape(-1, 1, 1)), 2.0).numpy()
+    for img, ref_in, s in zip(out, x, sigmas):
+        ref = ndimage.gaussian_filter(ref_in.astype(np.float64), float(s), mode="constant") if s > 0 else ref_in
+        np.testing.assert_allclose(img, ref, atol=1e-5, err_msg=f"sigma={s}")
+
+
+@pytest.mark.parametrize("xla", ["1", "0"])
+def test_tf_blur_uniform_matches_numpy_in_distribution(xla, monkeypatch):
+    """Blur strength (a single lit pixel's centre after the blur) and noise size agree between
+    numpy and the TF path, with the XLA kernels and without."""
+    import tensorflow as tf
+
+    from desktop_denoiser.core import noise as noise_mod
+
+    monkeypatch.setenv(noise_mod.XLA_ENV, xla)
+    n = 10000
+    delta = np.zeros((n, 28, 28), np.float32)
+    delta[:, 14, 14] = 1.0
+    blur = noise_mod.NoiseSpec("blur+uniform", {"sigma_max": 2.0, "r_max": 0.01})
+    a = blur.apply(delta, seed=1)[:, 14, 14]
+    b = blur.apply_tf(delta, tf.constant([1, 2], tf.int64)).numpy()[:, 14, 14]
+    # the centre falls from 1 (sigma 0) to 0.04 (sigma 2); its mean has a standard error of ~0.004
+    assert b.mean() == pytest.approx(a.mean(), abs=0.02)
+    q = [0.1, 0.25, 0.5]  # large sigmas, where the centre varies slowly with sigma
+    np.testing.assert_allclose(np.quantile(b, q), np.quantile(a, q), atol=0.02)
+    grey = np.full((3000, 28, 28), 0.5, np.float32)
+    noisy = noise_mod.NoiseSpec("blur+uniform", {"sigma_max": 0.0, "r_max": 0.4})
+    na = noisy.apply(grey, seed=2) - 0.5
+    nb = noisy.apply_tf(grey, tf.constant([3, 4], tf.int64)).numpy() - 0.5
+    assert np.abs(nb).max() <= 0.4 and nb.mean() == pytest.approx(0.0, abs=0.002)
+    assert nb.std() == pytest.approx(na.std(), rel=0.02)
