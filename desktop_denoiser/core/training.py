@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import threading
@@ -337,7 +338,7 @@ class _Monitor:
         self.smoothed = None
         self.prev_mean = 0.0
         self.last_report = 0.0
-        self.rate_window: list[tuple[float, int]] = []
+        self.rate_window: collections.deque = collections.deque(maxlen=50)  # (time, step) of recent batches
         self.wait = 0
 
     # hooks, called by the Keras callback -------------------------------------------------------
@@ -362,7 +363,6 @@ class _Monitor:
             batch_loss = mean
         self.smoothed = batch_loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * batch_loss
         self.rate_window.append((now, self.step))
-        self.rate_window = self.rate_window[-50:]
         cfg = self.trainer.config
         if self.trainer.cancelled:
             self.stop_reason = "cancelled"
