@@ -4,7 +4,7 @@ through it while a 10 ms QTimer watches the event loop. Prints one JSON line at 
     python -m benchmarks.gui_probe --seconds 20 --store DIR --home DIR
 
 Only the window's public pieces are used where they exist (``MainWindow(store=, settings=)``,
-``start_training(config, name)``, ``inference.worker.models_ready``, the training thread's
+``start_training(config, name)``, ``inference.models_ready``, the training thread's
 ``succeeded``/``failed`` signals); anything missing is reported, not fatal.
 """
 
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
 
     models_loaded = receiver.models_loaded
 
-    worker = getattr(getattr(window, "inference", None), "worker", None)
+    worker = getattr(window, "inference", None)
     if worker is not None and hasattr(worker, "models_ready"):
         worker.models_ready.connect(models_loaded)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from desktop_denoiser.core.noise import NoiseSpec  # noqa: E402
 from desktop_denoiser.core.training import TrainConfig  # noqa: E402
+from desktop_denoiser.gui.main_window import MEASURE_LIMIT  # noqa: E402
 
 LOAD_TIMEOUT = 120_000
 
@@ -163,6 +165,28 @@ def test_training_runs_with_progress_curves_and_adds_the_model(qtbot, window):
     assert "gui-trained" in names and window.model_combo.currentData() == "gui-trained"
     assert "saved as gui-trained" in window.training.details.text()
     assert (window.store.write_dir / "gui-trained.keras").exists()
+    # then the inference thread measures it on test digits and records the figures
+    qtbot.waitUntil(lambda: "test PSNR" in window.training.details.text(), timeout=LOAD_TIMEOUT)
+    meta = json.loads((window.store.write_dir / "gui-trained.json").read_text())
+    assert meta["metrics"]["test_images"] == MEASURE_LIMIT
+    assert meta["metrics"]["test_psnr"] > meta["metrics"]["test_psnr_noisy"] + 3
+    assert f"{meta['metrics']['test_psnr']:.2f} dB" in window.training.details.text()
+    assert "test PSNR" in window.model_combo.itemData(window.model_combo.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+
+
+def test_models_reload_many_times(qtbot, window, tiny_models):
+    """Switching models again and again: every load traces new graphs in the inference thread
+    (this used to crash TensorFlow now and then), and frames keep coming from the new model."""
+    window.inputs.setCurrentIndex(2)
+    for i in range(6):
+        name = tiny_models.conv_name if i % 2 == 0 else tiny_models.denoiser_name
+        window.select_denoiser(name)
+        qtbot.waitUntil(lambda: window._models.denoiser.name == name, timeout=LOAD_TIMEOUT)
+        before = window.frames_shown
+        window.noise.seed.setValue(window.noise.seed.value() + 1)
+        frame = wait_frame(qtbot, window, before)
+        assert frame.reconstruction is not None and frame.reconstruction.shape == (28, 28)
+        assert window.model_combo.currentData() == name
 
 
 def test_cancel_stops_training_and_keeps_a_model(qtbot, window):

@@ -144,10 +144,7 @@ def test_empty_canvas_and_single_dot(qtbot, window):
     assert not window.message_boxes
 
 
-# "wrong_shape" and "bad_metadata" (a real Keras load in the inference thread) are checked in
-# test_store.py through the core: through the window they crashed the test process now and
-# then (an open bug, under investigation), so they are left out here.
-@pytest.mark.parametrize("kind", ["corrupt", "truncated"])
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "wrong_shape", "bad_metadata"])
 def test_bad_model_files_give_a_message(qtbot, window, tmp_path, tiny_models, kind):
     path = tmp_path / f"{kind}.keras"
     real = (tiny_models.folder / f"{tiny_models.denoiser_name}.keras").read_bytes()
@@ -282,5 +279,5 @@ def test_closing_the_window_mid_training_stops_the_worker(qtbot, make_window):
     qtbot.waitUntil(lambda: len(seen) >= 1, timeout=TIMEOUT)
     w.close()
     assert not thread.isRunning()
-    assert not w.inference.thread.isRunning()
+    assert not w.inference.isRunning()
     assert thread.trainer.cancelled

@@ -72,29 +72,54 @@ def metadata(result: TrainResult, test_metrics: dict) -> dict:
     }
 
 
-def test_metrics(result: TrainResult, store: ModelStore, limit: Optional[int] = None) -> dict:
-    """Figures on the MNIST test set: PSNR/SSIM and downstream accuracy for a denoiser (with the
-    store's default classifier, when there is one), accuracy for a classifier."""
-    mnist = data_mod.load_mnist(result.config.mnist)
+def measure(pipeline: Pipeline, kind: str, noise: NoiseSpec, limit: Optional[int] = None,
+            mnist_path: Optional[str] = None) -> dict:
+    """Figures on the MNIST test set with a pipeline that holds the model: PSNR/SSIM and
+    downstream accuracy (when the pipeline has a classifier) for a denoiser, accuracy for a
+    classifier."""
+    mnist = data_mod.load_mnist(mnist_path)
     x = data_mod.to_float(mnist.x_test[:limit])
     y = mnist.y_test[:limit]
-    if result.kind == "classifier":
-        res = evaluation.evaluate_classifier(Pipeline(None, result.model, warmup=False), x, y)
+    if kind == "classifier":
+        res = evaluation.evaluate_classifier(pipeline, x, y)
         return {"test_accuracy": res["accuracy"], "test_images": res["images"]}
-    clf_entry = store.default("classifier")
-    clf = store.load(str(clf_entry.path), "classifier").model if clf_entry else None
-    res = evaluation.evaluate_denoiser(Pipeline(result.model, clf, warmup=False), x, y, result.config.noise)
+    res = evaluation.evaluate_denoiser(pipeline, x, y, noise)
     out = {f"test_{k}": v for k, v in res.items() if k not in ("noise",)}
     out["test_noise"] = res["noise"]
+    return out
+
+
+def test_metrics(result: TrainResult, store: ModelStore, limit: Optional[int] = None) -> dict:
+    """:func:`measure` for a finished training, with the store's default classifier for a denoiser."""
+    if result.kind == "classifier":
+        return measure(Pipeline(None, result.model, warmup=False), "classifier", result.config.noise, limit,
+                       result.config.mnist)
+    clf_entry = store.default("classifier")
+    clf = store.load(str(clf_entry.path), "classifier").model if clf_entry else None
+    out = measure(Pipeline(result.model, clf, warmup=False), "denoiser", result.config.noise, limit, result.config.mnist)
     if clf_entry:
         out["classifier"] = clf_entry.name
     return out
 
 
+def measure_entry(store: ModelStore, entry: ModelEntry, pipeline: Pipeline, classifier: Optional[ModelEntry],
+                  limit: Optional[int] = None) -> ModelEntry:
+    """Measure a stored model with a pipeline that already holds it (the GUI's, after a
+    training) and record the figures in its metadata; returns the updated entry."""
+    noise = NoiseSpec.from_dict(entry.meta.get("noise") or {"kind": "none"})
+    mnist_path = (entry.meta.get("config") or {}).get("mnist")
+    figures = measure(pipeline, entry.kind, noise, limit, mnist_path)
+    if entry.kind != "classifier" and classifier is not None and pipeline.classifier is not None:
+        figures["classifier"] = classifier.name
+    return store.update_metadata(entry, {"metrics": figures})
+
+
 def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = None,
                    on_status: Callable[[str], None] = lambda s: None, eval_limit: Optional[int] = None,
-                   save_partial: bool = True) -> tuple[TrainResult, Optional[ModelEntry]]:
-    """Run the trainer, measure the result on the test set and store it with its metadata.
+                   save_partial: bool = True, measure_it: bool = True) -> tuple[TrainResult, Optional[ModelEntry]]:
+    """Run the trainer, store the model with its metadata and (``measure_it``) measure it on
+    the test set. The GUI measures in its inference thread instead, where the classifier is
+    already loaded and traced.
 
     A cancelled run is still saved (with its best epoch, or its partial weights when no
     epoch finished) when ``save_partial`` is true.
@@ -107,6 +132,8 @@ def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = No
     on_status("Saving…")
     # save first: a failure while measuring must never lose the trained model
     entry = store.save(result.model, metadata(result, {}), name or default_name)
+    if not measure_it:
+        return result, entry
     on_status("Measuring on the MNIST test set…")
     try:
         figures = test_metrics(result, store, eval_limit)

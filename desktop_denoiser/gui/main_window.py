@@ -22,15 +22,29 @@ from .noise_panel import NoisePanel
 from .prediction_view import PredictionView
 from .tiles import ImageTile, save_widget_png, signed_to_qimage
 from .training_panel import TrainingPanel
-from .workers import FrameRequest, FrameResult, InferenceThread, ModelsInfo, TrainingThread
+from .workers import FrameRequest, FrameResult, InferenceWorker, ModelsInfo, TrainingThread, with_entry
 
 APP_TITLE = "Desktop Denoiser"
 FRAME_MS = 16  # throttle live updates to about one per screen frame
+MEASURE_LIMIT = 2000  # test digits a model trained in the window is measured on
 
 
 def settings_for_user() -> QSettings:
     path = paths.user_data_dir() / "settings.ini"
     return QSettings(str(path), QSettings.Format.IniFormat)
+
+
+def describe_figures(entry) -> str:
+    """The headline test figures of a model, in one line."""
+    m = entry.meta.get("metrics", {})
+    if entry.kind == "classifier":
+        return f"test accuracy {100 * m['test_accuracy']:.2f}%" if "test_accuracy" in m else "not measured"
+    if "test_psnr" not in m:
+        return "not measured"
+    text = f"test PSNR {m['test_psnr']:.2f} dB"
+    if "test_accuracy_denoised" in m:
+        text += f", accuracy on denoised {100 * m['test_accuracy_denoised']:.2f}%"
+    return text
 
 
 def describe_entry(entry) -> str:
@@ -80,8 +94,8 @@ class MainWindow(QMainWindow):
         self.message_boxes: list[QMessageBox] = []
         self.frames_shown = 0
 
-        self.inference = InferenceThread(self.store)
-        w = self.inference.worker
+        self.inference = InferenceWorker(self.store)
+        w = self.inference
         w.frame_ready.connect(self._show_frame)
         w.models_ready.connect(self._models_loaded)
         w.failed.connect(lambda msg: self.show_error("Desktop Denoiser", msg))
@@ -99,8 +113,9 @@ class MainWindow(QMainWindow):
         self.noise.changed.connect(self.schedule_update)
         self.inputs.open_requested.connect(self.open_image_dialog)
         self.schedule_update()
+        self.inference.start()
         if load_models:
-            QTimer.singleShot(0, lambda: self.inference.worker.load_models(self._saved_denoiser or None))
+            QTimer.singleShot(0, lambda: self.inference.load_models(self._saved_denoiser or None))
 
     # layout ------------------------------------------------------------------------------------
 
@@ -290,7 +305,7 @@ class MainWindow(QMainWindow):
         kind, value = payload
         request = FrameRequest(next(self._tokens), self.noise.spec(), self.noise.seed_value(),
                                raw=value if kind == "raw" else None, ready28=value if kind == "ready28" else None)
-        self.inference.worker.submit(request)
+        self.inference.submit(request)
 
     def _show_nothing(self, message: str) -> None:
         self._last = None
@@ -364,16 +379,16 @@ class MainWindow(QMainWindow):
     def _model_chosen(self, index: int) -> None:
         name = self.model_combo.itemData(index)
         if name and (self._models is None or self._models.denoiser is None or name != self._models.denoiser.name):
-            self.inference.worker.load_models(name, self._models.classifier.name if self._models and self._models.classifier else None)
+            self.inference.load_models(name, self._models.classifier.name if self._models and self._models.classifier else None)
 
     def select_denoiser(self, name: str) -> None:
         classifier = self._models.classifier.name if self._models and self._models.classifier else None
-        self.inference.worker.load_models(name, classifier)
+        self.inference.load_models(name, classifier)
 
     def _run_job(self, fn, done) -> None:
         job_id = next(self._tokens)
         self._jobs[job_id] = done
-        self.inference.worker.run_job(job_id, fn)
+        self.inference.run_job(job_id, fn)
 
     def _job_done(self, job_id: int, result) -> None:
         done = self._jobs.pop(job_id, None)
@@ -388,7 +403,7 @@ class MainWindow(QMainWindow):
     def import_model(self, path: str) -> None:
         self._run_job(lambda _p: self.store.import_file(path), lambda entry: (
             self.statusBar().showMessage(f"Added {entry.name} to your models", 5000),
-            self.select_denoiser(entry.name) if entry.kind == "denoiser" else self.inference.worker.load_models(
+            self.select_denoiser(entry.name) if entry.kind == "denoiser" else self.inference.load_models(
                 self._models.denoiser.name if self._models and self._models.denoiser else None, entry.name)))
 
     def save_model_dialog(self) -> None:
@@ -416,7 +431,7 @@ class MainWindow(QMainWindow):
         from .models_dialog import ModelsDialog
 
         dialog = ModelsDialog(self.store, self)
-        dialog.changed.connect(lambda: self.inference.worker.load_models(
+        dialog.changed.connect(lambda: self.inference.load_models(
             self._models.denoiser.name if self._models and self._models.denoiser and self._models.denoiser.path.exists() else None))
         dialog.open()
 
@@ -562,22 +577,40 @@ class MainWindow(QMainWindow):
         if entry is None:
             self.training.training_finished("Cancelled before the first batch finished; nothing was saved.")
             return
-        m = entry.meta.get("metrics", {})
-        if entry.kind == "classifier":
-            figure = f"test accuracy {100 * m.get('test_accuracy', float('nan')):.2f}%"
-        else:
-            figure = f"test PSNR {m.get('test_psnr', float('nan')):.2f} dB"
-            if "test_accuracy_denoised" in m:
-                figure += f", accuracy on denoised {100 * m['test_accuracy_denoised']:.2f}%"
         how = "Cancelled; kept" if summary["cancelled"] else "Finished;"
         best = f"best epoch {summary['best_epoch']}" if summary["best_epoch"] else "partial first epoch"
-        self.training.training_finished(f"{how} {best} saved as {entry.name}: {figure}.")
+        done = f"{how} {best} saved as {entry.name}"
+        self.training.training_finished(f"{done}. Measuring it on {MEASURE_LIMIT:,} test digits…")
         self.statusBar().showMessage(f"New model {entry.name} is ready", 8000)
         if entry.kind == "denoiser":
             self.select_denoiser(entry.name)
         else:
-            self.inference.worker.load_models(self._models.denoiser.name if self._models and self._models.denoiser else None,
-                                              entry.name)
+            self.inference.load_models(self._models.denoiser.name if self._models and self._models.denoiser else None,
+                                       entry.name)
+        self._measure(entry, lambda e: self.training.show_status(f"{done}: {describe_figures(e)}."))
+
+    def _measure(self, entry, done) -> None:
+        """Measure a model the inference thread has just loaded (it is queued after the load) and
+        record the figures in its metadata; ``done(entry)`` gets the updated entry."""
+        worker = self.inference
+
+        def job(pipeline):
+            from ..core import workflows
+
+            info = worker.info
+            held = info is not None and entry.name in {e.name for e in (info.denoiser, info.classifier) if e}
+            if not held:
+                return entry  # the load failed and has said so
+            updated = workflows.measure_entry(self.store, entry, pipeline, info.classifier, MEASURE_LIMIT)
+            worker.info = with_entry(info, updated)
+            return updated
+
+        def finished(updated):
+            done(updated)
+            if self._models is not None:
+                self._models_loaded(with_entry(self._models, updated))
+
+        self._run_job(job, finished)
 
     def _training_failed(self, message: str) -> None:
         self._release_training()

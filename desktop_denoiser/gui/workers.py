@@ -1,16 +1,19 @@
 """Threads that run core jobs for the window.
 
-* :class:`InferenceWorker` lives in its own QThread and owns every TensorFlow call the window
-  makes (loading models, denoising, classifying, sweeps). The GUI thread never touches TF, so
-  a training in another thread cannot deadlock it. Frame requests are coalesced: while one
-  frame is computed, newer requests replace each other and only the latest is computed next.
-* :class:`TrainingThread` runs :func:`workflows.train_and_save` and reports progress.
+* :class:`InferenceWorker` is a QThread that owns every TensorFlow call the window makes
+  (loading models, denoising, classifying, sweeps, measuring a new model). The GUI thread
+  never touches TF, so a training in another thread cannot deadlock it. Frame requests are
+  coalesced: while one frame is computed, newer requests replace each other and only the
+  latest is computed next.
+* :class:`TrainingThread` runs :func:`workflows.train_and_save` (train and store; the window
+  then measures the new model in the inference thread) and reports progress.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import queue
 import sys
 import threading
 import time
@@ -18,7 +21,7 @@ import traceback
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QThread, Signal
 
 from ..core import preprocess
 from ..core.errors import DenoiserError
@@ -72,8 +75,23 @@ class ModelsInfo:
     classifier: Any
 
 
-class InferenceWorker(QObject):
-    """Owns the Pipeline. Call its public methods from the GUI thread; work happens in its thread."""
+def with_entry(info: ModelsInfo, entry) -> ModelsInfo:
+    """``info`` with every model of ``entry``'s name replaced by ``entry`` (after its metadata changed)."""
+    swap = lambda e: entry if e is not None and e.name == entry.name else e  # noqa: E731
+    return dataclasses.replace(info, denoisers=[swap(e) for e in info.denoisers],
+                               classifiers=[swap(e) for e in info.classifiers],
+                               denoiser=swap(info.denoiser), classifier=swap(info.classifier))
+
+
+class InferenceWorker(QThread):
+    """Owns the Pipeline and runs every TensorFlow call the window makes, in one thread.
+
+    Call its public methods from the GUI thread; they queue a task, and :meth:`run` (the thread)
+    takes tasks one by one. The thread runs one long Python call for its whole life, so it keeps
+    a single Python thread state. (A QObject moved to a QThread instead enters Python afresh for
+    every queued slot, and TensorFlow's pybind11 code then crashed now and then while tracing a
+    graph, with a stale thread state: see ``tests/test_gui.py::test_models_reload_many_times``.)
+    """
 
     models_ready = Signal(object)  # ModelsInfo
     frame_ready = Signal(object)  # FrameResult
@@ -81,40 +99,53 @@ class InferenceWorker(QObject):
     failed = Signal(str)
     status = Signal(str)
 
-    _wake = Signal()
-    _load = Signal(object, object)
-    _job = Signal(int, object)
-
-    def __init__(self, store):
-        super().__init__()
+    def __init__(self, store, parent=None):
+        super().__init__(parent)
+        self.setObjectName("inference")
         self.store = store
         self.pipeline = None
+        self.info: Optional[ModelsInfo] = None  # what the pipeline holds
         self.device = "…"
         self._lock = threading.Lock()
         self._pending: Optional[FrameRequest] = None
-        self._wake.connect(self._process)
-        self._load.connect(self._load_models)
-        self._job.connect(self._run_job)
+        self._tasks: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
 
     # called from the GUI thread --------------------------------------------------------------
 
     def submit(self, request: FrameRequest) -> None:
+        """Compute a frame; a newer request replaces one that has not started yet."""
         with self._lock:
             self._pending = request
-        self._wake.emit()
+        self._tasks.put(("frame",))
 
     def load_models(self, denoiser: Optional[str] = None, classifier: Optional[str] = None) -> None:
-        self._load.emit(denoiser, classifier)
+        self._tasks.put(("load", denoiser, classifier))
 
     def run_job(self, job_id: int, fn: Callable[[Any], Any]) -> None:
         """Run ``fn(pipeline)`` in the worker thread; the result arrives as ``job_done(job_id, result)``."""
-        self._job.emit(job_id, fn)
+        self._tasks.put(("job", job_id, fn))
+
+    def stop(self, timeout_ms: int = 10000) -> bool:
+        """Finish the current task, skip the rest and end the thread."""
+        self._tasks.put(("stop",))
+        return self.wait(timeout_ms)
 
     # in the worker thread --------------------------------------------------------------------
 
-    @Slot(object, object)
-    def _load_models(self, denoiser, classifier) -> None:
+    def run(self) -> None:
         lower_thread_priority()
+        while True:
+            task = self._tasks.get()
+            if task[0] == "stop":
+                return
+            if task[0] == "frame":
+                self._process()
+            elif task[0] == "load":
+                self._load_models(*task[1:])
+            elif task[0] == "job":
+                self._run_job(*task[1:])
+
+    def _load_models(self, denoiser, classifier) -> None:
         try:
             self.status.emit("Loading TensorFlow…")
             from ..core import device
@@ -127,11 +158,11 @@ class InferenceWorker(QObject):
             d_model = self.store.load(str(d_entry.path), "denoiser") if d_entry else None
             c_model = self.store.load(str(c_entry.path), "classifier") if c_entry else None
             self.pipeline = Pipeline(d_model.model if d_model else None, c_model.model if c_model else None)
-            info = ModelsInfo(
+            self.info = ModelsInfo(
                 self.device, self.store.entries("denoiser"), self.store.entries("classifier"),
                 d_model.entry if d_model else None, c_model.entry if c_model else None,
             )
-            self.models_ready.emit(info)
+            self.models_ready.emit(self.info)
             self.status.emit("Ready")
         except DenoiserError as exc:
             self.failed.emit(str(exc))
@@ -148,20 +179,18 @@ class InferenceWorker(QObject):
         except Exception:  # noqa: BLE001
             return []
 
-    @Slot()
     def _process(self) -> None:
-        while True:
-            with self._lock:
-                request, self._pending = self._pending, None
-            if request is None:
-                return
-            try:
-                self.frame_ready.emit(self._compute(request))
-            except DenoiserError as exc:
-                self.failed.emit(str(exc))
-            except Exception as exc:  # noqa: BLE001
-                traceback.print_exc()
-                self.failed.emit(f"Could not process the image: {exc}")
+        with self._lock:
+            request, self._pending = self._pending, None
+        if request is None:
+            return
+        try:
+            self.frame_ready.emit(self._compute(request))
+        except DenoiserError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            self.failed.emit(f"Could not process the image: {exc}")
 
     def _compute(self, request: FrameRequest) -> FrameResult:
         analysis = None
@@ -179,7 +208,6 @@ class InferenceWorker(QObject):
         return FrameResult(request.token, clean, noisy, p.reconstruction, p.probs_noisy, p.probs_reconstruction,
                            time.perf_counter() - t0, False, analysis)
 
-    @Slot(int, object)
     def _run_job(self, job_id: int, fn) -> None:
         try:
             self.job_done.emit(job_id, fn(self.pipeline))
@@ -192,21 +220,6 @@ class InferenceWorker(QObject):
             self.job_done.emit(job_id, None)
 
 
-class InferenceThread:
-    """The inference worker and its QThread, started and stopped together."""
-
-    def __init__(self, store):
-        self.thread = QThread()
-        self.thread.setObjectName("inference")
-        self.worker = InferenceWorker(store)
-        self.worker.moveToThread(self.thread)
-        self.thread.start()
-
-    def stop(self, timeout_ms: int = 10000) -> None:
-        self.thread.quit()
-        self.thread.wait(timeout_ms)
-
-
 class TrainingThread(QThread):
     """Runs one training (train, measure, store) in its own thread."""
 
@@ -216,13 +229,13 @@ class TrainingThread(QThread):
     succeeded = Signal(object, object)  # summary dict, ModelEntry or None
     failed = Signal(str)
 
-    def __init__(self, config, store, name: Optional[str] = None, eval_limit: Optional[int] = 2000, parent=None):
+    def __init__(self, config, store, name: Optional[str] = None, parent=None):
         super().__init__(parent)
         from ..core.training import Trainer
 
+        self.setObjectName("training")
         self.store = store
         self.name = name
-        self.eval_limit = eval_limit
         self.trainer = Trainer(config, on_progress=self.progress.emit, on_epoch=self.epoch.emit, on_status=self.status.emit)
 
     def cancel(self) -> None:
@@ -233,7 +246,8 @@ class TrainingThread(QThread):
 
         lower_thread_priority()
         try:
-            result, entry = workflows.train_and_save(self.trainer, self.store, self.name, self.status.emit, self.eval_limit)
+            result, entry = workflows.train_and_save(self.trainer, self.store, self.name, self.status.emit,
+                                                     measure_it=False)
             summary = {
                 "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs": len(result.history),
                 "seconds": result.seconds, "device": result.device, "cancelled": result.cancelled,
