@@ -178,54 +178,94 @@ def _timings(fn, inputs, calls: int) -> list[float]:
     return out
 
 
-def latency(ctx) -> list[Table]:
-    import tensorflow as tf
+LATENCY_MODELS = (("dense", "dense-uniform"), ("conv", "conv-blur+uniform"), ("unet", "unet-mixed"))
 
+
+def latency_rows(models, calls: int, predict_calls: int) -> list[dict]:
+    """Time Pipeline.run (and Pipeline.denoise on one digit, and Keras's predict when
+    ``predict_calls``) for each architecture, in this process's TensorFlow configuration."""
+    from desktop_denoiser.core import device
     from desktop_denoiser.core import models as arch_mod
     from desktop_denoiser.core.inference import Pipeline
     from desktop_denoiser.core.noise import NoiseSpec
 
-    calls = size("latency_calls", ctx.full)
-    predict_calls = size("predict_calls", ctx.full)
     clean, _ = test_set(200)
     noisy = NoiseSpec("uniform", {"level": 0.9}).apply(clean, 1)
-    clf = ctx.models.get("classifier")
-    clf_note = ""
+    clf = models.get("classifier")
+    clf_trained = clf is not None
     if clf is None:
         clf = arch_mod.build("classifier")
-        clf_note = "classifier: not available, an untrained one of the same architecture was timed"
-    t = Table("latency", "one digit: denoise + classify (the app's interactive path)",
-              ["denoiser", "weights", "run() median ms", "run() p95 ms", "denoise(1) median", "denoise(1) p95",
-               "predict() median", "predict() p95", "≤ 3 ms"], align="llrrrrrrr")
-    for arch, name in (("dense", "dense-uniform"), ("conv", "conv-blur+uniform"), ("unet", "unet-mixed")):
-        model = ctx.models.get(name)
+    rows = []
+    for arch, name in LATENCY_MODELS:
+        model = models.get(name)
         weights = name
         if model is None:
             model, weights = arch_mod.build(arch), "untrained (same compute)"
-        log(f"latency: {arch}")
+        log(f"latency: {arch}, {'one thread' if device.one_thread() else 'default threads'}")
         pipe = Pipeline(model, clf)  # traces and warms up
         for x in noisy[:20]:
             pipe.run(x)
         run_ms = quantiles_ms(_timings(pipe.run, noisy, calls))
-        batch1 = [x[None] for x in noisy]
-        den_ms = quantiles_ms(_timings(pipe.denoise, batch1, calls))
+        den_ms = quantiles_ms(_timings(pipe.denoise, [x[None] for x in noisy], calls))
+        pred_ms = (None, None)
+        if predict_calls:
+            def predict(x):
+                inp = x.reshape(1, 28, 28, 1)
+                y = model.predict(inp, verbose=0)
+                return clf.predict(np.concatenate([inp, y]), verbose=0)
 
-        def predict(x):
-            inp = x.reshape(1, 28, 28, 1)
-            y = model.predict(inp, verbose=0)
-            return clf.predict(np.concatenate([inp, y]), verbose=0)
-
-        predict(noisy[0])
-        pred_ms = quantiles_ms(_timings(predict, noisy, predict_calls))
-        t.add(arch, weights, fmt(run_ms[0]), fmt(run_ms[1]), fmt(den_ms[0]), fmt(den_ms[1]), fmt(pred_ms[0], 1), fmt(pred_ms[1], 1),
-              "yes" if run_ms[0] <= 3.0 else "no")
+            predict(noisy[0])
+            pred_ms = quantiles_ms(_timings(predict, noisy, predict_calls))
+        rows.append({"arch": arch, "weights": weights, "one_thread": device.one_thread(), "xla": pipe.xla,
+                     "run": run_ms, "denoise": den_ms, "predict": pred_ms, "classifier_trained": clf_trained})
         del pipe
+    return rows
+
+
+def _latency_child(calls: int) -> list[dict]:
+    """The same rows from a fresh process with TensorFlow on one thread (as ``denoise`` runs)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from desktop_denoiser.core import device; device.use_one_thread(); "
+            "from benchmarks.common import Models; from benchmarks.speed import latency_rows; "
+            f"print('ROWS', json.dumps(latency_rows(Models(), {calls}, 0)))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=1800)
+    for line in out.stdout.splitlines():
+        if line.startswith("ROWS "):
+            return json.loads(line[5:])
+    raise RuntimeError(f"the one-thread latency run failed: {out.stderr.strip().splitlines()[-1:] or out.returncode}")
+
+
+def latency(ctx) -> list[Table]:
+    import tensorflow as tf
+
+    calls = size("latency_calls", ctx.full)
+    predict_calls = size("predict_calls", ctx.full)
+    t = Table("latency", "one digit: denoise + classify (the app's interactive path)",
+              ["denoiser", "weights", "TF threads", "graph", "run() median ms", "run() p95 ms", "denoise(1) median",
+               "denoise(1) p95", "predict() median", "predict() p95", "≤ 3 ms"], align="lllcrrrrrrr")
+    rows = latency_rows(ctx.models, calls, predict_calls)
+    try:
+        rows += _latency_child(calls)
+    except Exception as exc:  # noqa: BLE001 - the table keeps the rows it has
+        t.note(f"one-thread rows: {exc}")
+    rows.sort(key=lambda r: [a for a, _ in LATENCY_MODELS].index(r["arch"]))
+    for r in rows:
+        t.add(r["arch"], r["weights"], "1 (CLI denoise)" if r["one_thread"] else "default (window)",
+              "XLA" if r["xla"] else "plain", fmt(r["run"][0]), fmt(r["run"][1]), fmt(r["denoise"][0]), fmt(r["denoise"][1]),
+              fmt(r["predict"][0], 1), fmt(r["predict"][1], 1), "yes" if r["run"][0] <= 3.0 else "no")
     t.note(f"run(): Pipeline.run, one compiled graph that denoises and classifies the noisy and the denoised digit, {calls:,} calls; "
            f"denoise(1): Pipeline.denoise on a batch of one ({calls:,} calls, no classification); "
            f"predict(): Keras model.predict of the denoiser then the classifier ({predict_calls:,} calls)")
+    t.note("TF threads: the window keeps TensorFlow's default pools (it trains too) and compiles the one-digit graph "
+           "with XLA; `desktop-denoiser denoise` runs TensorFlow on one thread (device.use_one_thread)")
     t.note(f"TensorFlow {tf.__version__}, {len(tf.config.list_physical_devices('GPU'))} GPU(s); wall-clock per call, garbage collector paused")
-    if clf_note:
-        t.note(clf_note)
+    if rows and not rows[0]["classifier_trained"]:
+        t.note("classifier: not available, an untrained one of the same architecture was timed")
     busy = load_note()
     if busy:
         t.note(busy)

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a denoiser or the classifier", description="Train a model on MNIST and store it.")
     t.add_argument("--arch", default="unet", choices=list(ARCHITECTURES), help="architecture (default: unet)")
-    t.add_argument("--noise", type=_noise, default=None, help=noise_help + " (default: mixed; none for the classifier)")
+    t.add_argument("--noise", type=_noise, default=None, help=noise_help + " (default: mixed; for the classifier: none, else a random half of "
+                   "its training digits are corrupted with it)")
     t.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
     t.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: 128)")
     t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: 1e-3)")
@@ -247,6 +248,9 @@ def _denoise(args) -> int:
             raise DenoiserError(f"{out} is not a folder (several inputs need an output folder).")
         out.mkdir(parents=True, exist_ok=True)
     targets = workflows.output_paths(sources, out, many)  # checked before any model loads
+    from .core import device
+
+    device.use_one_thread()  # one digit at a time: one thread is fastest (see device.use_one_thread)
     pipeline, _, _ = workflows.load_pipeline(_store(), args.model, args.classifier, need_classifier=args.classify)
     failures = 0
     for source, target in zip(sources, targets):

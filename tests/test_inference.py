@@ -160,3 +160,29 @@ def test_load_pipeline_uses_the_store_defaults(tiny_models):
     pipe2, d2, _ = workflows.load_pipeline(tiny_models.store, tiny_models.conv_name, tiny_models.classifier_name)
     assert d2.name == tiny_models.conv_name
     assert tuple(pipe2.denoiser.output_shape) == (None, 28, 28, 1)
+
+
+def test_xla_and_plain_single_paths_agree(loaded, test_digits):
+    x, _ = test_digits
+    noisy = NoiseSpec("uniform", {"level": 0.9}).apply(x[:5], seed=3)
+    xla, plain = Pipeline(*loaded, xla=True), Pipeline(*loaded, xla=False)
+    assert xla.xla and not plain.xla
+    for image in noisy:
+        a, b = xla.run(image), plain.run(image)
+        np.testing.assert_allclose(a.reconstruction, b.reconstruction, atol=1e-4)
+        np.testing.assert_allclose(a.probs_reconstruction, b.probs_reconstruction, atol=1e-4)
+
+
+def test_one_thread_mode_picks_plain_graphs():
+    """``denoise`` runs TensorFlow on one thread; a Pipeline then defaults to plain graphs. It
+    must be set before TensorFlow's first op, so this runs in a fresh process."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, keras; from desktop_denoiser.core import device, models; "
+            "from desktop_denoiser.core.inference import Pipeline; "
+            "first = device.use_one_thread(); p = Pipeline(models.build('conv'), None); "
+            "y = p.run(np.zeros((28, 28), np.float32)).reconstruction; "
+            "print(first, device.one_thread(), p.xla, device.use_one_thread(), y.shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split()[-6:] == ["True", "True", "False", "True", "(28,", "28)"], out.stderr[-2000:]

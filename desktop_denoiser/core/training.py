@@ -275,12 +275,17 @@ class Trainer:
             ds = tf.data.Dataset.from_tensor_slices((images, split.y_train))
             ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
             ds = ds.batch(batch_size, drop_remainder=True)
+            noise = cfg.noise
 
             @tf.autograph.experimental.do_not_convert
             def augment(batch, seed):
                 x_u8, y = batch
-                x = tf.cast(x_u8, tf.float32) / 255.0
-                return augment_digits(x, seed), y
+                x = augment_digits(tf.cast(x_u8, tf.float32) / 255.0, seed)
+                if noise.kind != "none":  # robust training: a random half of the digits corrupted
+                    noisy = noise.apply_tf(x[..., 0], seed + tf.constant([0, 7], tf.int64))[..., None]
+                    pick = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1], seed + tf.constant([0, 11], tf.int64))
+                    x = tf.where(pick < 0.5, noisy, x)
+                return x, y
 
             ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=AUTOTUNE)
         options = tf.data.Options()
