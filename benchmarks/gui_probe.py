@@ -83,7 +83,9 @@ def main(argv=None) -> int:
         for (name, start), (_, end) in zip(phases, phases[1:]):
             sel = t[(t >= start) & (t <= end)]
             gaps = np.diff(sel) * 1000.0 if len(sel) > 1 else np.zeros(0)
+            pauses = [d for t0, _, d in gc_pauses if start <= t0 <= end]
             out.append({
+                "gc_collections": len(pauses), "gc_max_ms": 1000.0 * max(pauses) if pauses else None,
                 "phase": name, "seconds": end - start, "ticks": int(len(sel)),
                 "max_gap_ms": float(gaps.max()) if len(gaps) else None,
                 "p99_gap_ms": float(np.percentile(gaps, 99)) if len(gaps) else None,
@@ -94,6 +96,19 @@ def main(argv=None) -> int:
 
     def tick():
         ticks.append(time.perf_counter())
+
+    import gc
+
+    gc_pauses: list[tuple[float, int, float]] = []  # (start, generation, seconds)
+    gc_start = [0.0]
+
+    def on_gc(event, info):
+        if event == "start":
+            gc_start[0] = time.perf_counter()
+        else:
+            gc_pauses.append((gc_start[0], info["generation"], time.perf_counter() - gc_start[0]))
+
+    gc.callbacks.append(on_gc)
 
     timer = QTimer()
     timer.setInterval(10)

@@ -13,6 +13,6 @@ dd train --arch classifier --epochs 12 --patience 0 --name classifier
 dd train --arch unet --noise mixed --epochs 100 --time-budget 1500 --patience 0 --name unet-mixed &
 dd train --arch conv --noise blur+uniform:sigma_max=2,r_max=1.5 --epochs 1000 --time-budget 1500 --patience 0 --name conv-blur+uniform &
 dd train --arch dense --noise uniform:level=0.9 --epochs 1000 --time-budget 400 --patience 0 --name dense-uniform &
-# ours again, specialised on the second protocol, with less CPU time than the conv network got
-dd train --arch unet --noise blur+uniform:sigma_max=2,r_max=1.5 --epochs 100 --time-budget 1200 --patience 0 --name unet-blur+uniform &
+# ours again, specialised on the second protocol, with the same CPU time as the conv network
+dd train --arch unet --noise blur+uniform:sigma_max=2,r_max=1.5 --epochs 100 --time-budget 1500 --patience 0 --name unet-blur+uniform &
 wait

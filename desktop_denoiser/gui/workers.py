@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import queue
 import sys
@@ -146,6 +147,18 @@ class InferenceWorker(QThread):
                 self._run_job(*task[1:])
 
     def _load_models(self, denoiser, classifier) -> None:
+        # Importing TensorFlow and building graphs allocate millions of objects: with the
+        # collector on, its full passes stall every thread (the GUI's too) for up to 0.25 s.
+        # Off while loading, then the survivors are frozen out of later collections.
+        gc.disable()
+        try:
+            self._load(denoiser, classifier)
+        finally:
+            gc.enable()
+            gc.freeze()
+        self._process()
+
+    def _load(self, denoiser, classifier) -> None:
         try:
             self.status.emit("Loading TensorFlow…")
             from ..core import device
@@ -171,7 +184,6 @@ class InferenceWorker(QThread):
         except Exception as exc:  # noqa: BLE001 - shown to the person, the app keeps running
             traceback.print_exc()
             self.failed.emit(f"Could not load the models: {exc}")
-        self._process()
 
     def _safe_entries(self, kind):
         try:
