@@ -86,7 +86,7 @@ def noise_speed(ctx) -> list[Table]:
 
     log(f"noise_speed: NoiseSpec.apply (numpy) on {total:,} digits")
     x = u8.astype(np.float32) / 255.0
-    t_np = best_of(repeats, lambda: spec.apply(x, seed=0))
+    t_np = best_of(repeats, lambda x=x: spec.apply(x, seed=0))
     rows.append(("ours: NoiseSpec.apply (numpy, vectorised)", total, t_np))
 
     for batch, xla in ((128, True), (1024, True), (1024, False)):
@@ -247,7 +247,7 @@ def latency(ctx) -> list[Table]:
     predict_calls = size("predict_calls", ctx.full)
     t = Table("latency", "one digit: denoise + classify (the app's interactive path)",
               ["denoiser", "weights", "TF threads", "graph", "run() median ms", "run() p95 ms", "denoise(1) median",
-               "denoise(1) p95", "predict() median", "predict() p95", "≤ 3 ms"], align="lllcrrrrrrr")
+               "denoise(1) p95", "predict() median", "predict() p95", "≤ 3 ms"], align="llllrrrrrrr")
     rows = latency_rows(ctx.models, calls, predict_calls)
     try:
         rows += _latency_child(calls)

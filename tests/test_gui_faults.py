@@ -281,3 +281,21 @@ def test_closing_the_window_mid_training_stops_the_worker(qtbot, make_window):
     assert not thread.isRunning()
     assert not w.inference.isRunning()
     assert thread.trainer.cancelled
+
+
+def test_test_digits_load_in_the_background_or_say_how_to_get_them(qtbot, make_window, monkeypatch, tmp_path):
+    w = make_window("mnist.ini", load_models=False)
+    monkeypatch.setenv("DESKTOP_DENOISER_MNIST", str(tmp_path / "missing" / "mnist.npz"))
+    w.inputs.setCurrentIndex(2)  # returns at once; the file is looked for in a thread
+    assert not w.inputs.random_button.isEnabled()
+    qtbot.waitUntil(lambda: "not found" in w.inputs.test_label.text(), timeout=30_000)
+    assert "mnist.npz" in w.inputs.test_label.text() and not w.inputs.random_button.isEnabled()
+    assert w.inputs.payload() is None or w.inputs.payload()[0] != "ready28"
+    w2 = make_window("mnist2.ini", load_models=False)
+    monkeypatch.undo()
+    w2.inputs.setCurrentIndex(2)
+    w2.inputs.random_test_digit()  # asked for while loading: done when the digits arrive
+    qtbot.waitUntil(lambda: w2.inputs.random_button.isEnabled(), timeout=30_000)
+    kind, image = w2.inputs.payload()
+    assert kind == "ready28" and image.shape == (28, 28) and image.max() > 0.5
+    assert f"<b>{w2.inputs.test_label_value()}</b>" in w2.inputs.test_label.text()

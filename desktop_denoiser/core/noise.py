@@ -447,8 +447,6 @@ def _corrupt(ops, x, spec: NoiseSpec):
         return x
     if spec.kind == "mixed":
         return _mixed(ops, x)
-    n = ops.batch(x)
-    per_image = (n, 1, 1)
     if spec.kind == "uniform":
         return _uniform(ops, x, p["level"])
     if spec.kind == "blur+uniform":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,27 @@ from .canvas import DrawingCanvas
 DRAW, IMAGE, TEST = 0, 1, 2
 
 
+def _load_mnist_in_thread(deliver) -> None:
+    """Load MNIST (core.data) in a daemon thread and ``deliver(mnist or None, error)`` from it
+    (a daemon thread: a slow download never holds up quitting the app)."""
+    def work():
+        from ..core import data
+        from ..core.errors import DatasetError
+
+        try:
+            result = (data.load_mnist(), "")
+        except DatasetError as exc:
+            result = (None, str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown in the tab; the app keeps running
+            result = (None, f"MNIST could not be loaded: {exc}")
+        try:
+            deliver(*result)
+        except RuntimeError:  # the window is gone
+            pass
+
+    threading.Thread(target=work, name="mnist-loader", daemon=True).start()
+
+
 def pil_to_qimage(image: Image.Image) -> QImage:
     rgba = image.convert("RGBA")
     data = rgba.tobytes("raw", "RGBA")
@@ -28,6 +50,7 @@ class InputPanel(QTabWidget):
 
     changed = Signal()
     open_requested = Signal()
+    _mnist_done = Signal(object, str)  # from the loading thread
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -36,6 +59,9 @@ class InputPanel(QTabWidget):
         self._image_path: Optional[str] = None
         self._mnist = None
         self._mnist_error: Optional[str] = None
+        self._loading = False
+        self._want_random = False
+        self._mnist_done.connect(self._mnist_loaded)  # queued: emitted from the loading thread
         self.addTab(self._build_draw_tab(), "Draw")
         self.addTab(self._build_image_tab(), "Image")
         self.addTab(self._build_test_tab(), "Test digits")
@@ -131,20 +157,31 @@ class InputPanel(QTabWidget):
         self.changed.emit()
 
     def _ensure_mnist(self) -> bool:
+        """True when the test digits are here; else start loading them in a thread (the file is
+        11 MB, and without one Keras's download is tried, which can take long or fail)."""
         if self._mnist is not None:
             return True
-        from ..core import data
-        from ..core.errors import DatasetError
-
-        try:
-            self._mnist = data.load_mnist()
-        except DatasetError as exc:
-            self._mnist_error = str(exc)
-            self.test_label.setText(str(exc))
+        if not self._loading and self._mnist_error is None:
+            self._loading = True
+            self.test_label.setText("Loading the MNIST test digits…")
             self.test_index.setEnabled(False)
             self.random_button.setEnabled(False)
-            return False
-        return True
+            _load_mnist_in_thread(self._mnist_done.emit)
+        return False
+
+    def _mnist_loaded(self, mnist, error: str) -> None:
+        self._loading = False
+        if mnist is None:
+            self._mnist_error = error
+            self.test_label.setText(error)
+            return
+        self._mnist = mnist
+        self.test_index.setEnabled(True)
+        self.random_button.setEnabled(True)
+        if self._want_random:
+            self._want_random = False
+            self.random_test_digit()
+        self._test_changed()
 
     def _test_changed(self) -> None:
         if self._mnist is None:
@@ -157,6 +194,8 @@ class InputPanel(QTabWidget):
     def random_test_digit(self) -> None:
         if self._ensure_mnist():
             self.test_index.setValue(int(self._rng.integers(0, len(self._mnist.x_test))))
+        else:
+            self._want_random = True
 
     def test_label_value(self) -> Optional[int]:
         if self._mnist is None:
