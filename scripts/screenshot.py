@@ -1,9 +1,8 @@
 """Open the real window (run under Xvfb or on a desktop), draw a digit, and save a screenshot.
 
-    xvfb-run -s "-screen 0 1400x950x24" python scripts/screenshot.py resources/screenshot.png
+    xvfb-run -s "-screen 0 1400x950x24" python scripts/screenshot.py resources/screenshot.png [draw|test] [dark]
 """
 
-import math
 import sys
 import time
 
@@ -19,10 +18,23 @@ def seven(canvas):
     canvas.add_stroke([(120, 150), (200, 148)])
 
 
-def main(out: str, tab: str = "draw", wait: float = 40.0) -> int:
+def main(out: str, tab: str = "draw", scheme: str = "light", wait: float = 40.0) -> int:
     qapp = QApplication(sys.argv[:1])
-    windows = []
-    original_show = gui_app.MainWindow.show if hasattr(gui_app, "MainWindow") else None
+    if scheme == "dark":  # a desktop in dark mode: Fusion's dark palette, as Qt gives it there
+        from PySide6.QtGui import QColor, QPalette
+
+        qapp.setStyle("Fusion")
+        pal = QPalette()
+        for role, colour in ((QPalette.ColorRole.Window, "#2b2b2b"), (QPalette.ColorRole.WindowText, "#e6e6e6"),
+                             (QPalette.ColorRole.Base, "#1e1e1e"), (QPalette.ColorRole.AlternateBase, "#2b2b2b"),
+                             (QPalette.ColorRole.Text, "#e6e6e6"), (QPalette.ColorRole.Button, "#353535"),
+                             (QPalette.ColorRole.ButtonText, "#e6e6e6"), (QPalette.ColorRole.Highlight, "#2f65ca"),
+                             (QPalette.ColorRole.ToolTipBase, "#353535"), (QPalette.ColorRole.ToolTipText, "#e6e6e6")):
+            pal.setColor(role, QColor(colour))
+        for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+            pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7a7a"))
+        pal.setColor(QPalette.ColorRole.PlaceholderText, QColor("#8c8c8c"))
+        qapp.setPalette(pal)
 
     def shoot():
         w = next(w for w in qapp.topLevelWidgets() if w.__class__.__name__ == "MainWindow")
@@ -56,4 +68,4 @@ def main(out: str, tab: str = "draw", wait: float = 40.0) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "screenshot.png", *(sys.argv[2:3] or ["draw"])))
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "screenshot.png", *sys.argv[2:4]))
