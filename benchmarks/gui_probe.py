@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     p.add_argument("--store", required=True)
     p.add_argument("--home", required=True)
     p.add_argument("--idle", type=float, default=2.0)
+    p.add_argument("--switch-interval", type=float, default=None, help="override sys.setswitchinterval (seconds)")
     args = p.parse_args(argv)
     os.environ["DESKTOP_DENOISER_HOME"] = args.home
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -64,6 +65,9 @@ def main(argv=None) -> int:
         _emit(result)
         return 0
     result["t_shown"] = time.time()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    result["switch_interval"] = sys.getswitchinterval()
 
     ticks: list[float] = []
     phases: list[tuple[str, float]] = []  # (name, start time)

@@ -17,6 +17,7 @@ DENOISERS = (
     ("dense (article 1)", "dense-uniform", "uniform:0.9"),
     ("conv (article 2)", "conv-blur+uniform", "blur+uniform"),
     ("unet-mixed (ours)", "unet-mixed", "the mixed noise"),
+    ("unet specialist (ours)", "unet-blur+uniform", "blur+uniform"),
 )
 ARTICLE1 = "article 1 (its own dense classifier): 96.91% clean, 13.44% noisy, 94.59% denoised"
 
@@ -66,7 +67,8 @@ def protocol1(ctx) -> list[Table]:
     else:
         t.note("accuracy: the bundled `classifier` (a CNN, trained on clean digits) on clean, noisy and denoised digits")
     t.note(ARTICLE1)
-    t.note("dense-uniform is trained on this noise; conv-blur+uniform on the second article's noise; unet-mixed on the mixture of all noises")
+    t.note("dense-uniform is trained on this noise; conv-blur+uniform and unet-blur+uniform on the second article's noise; "
+           "unet-mixed on the mixture of all noises")
     return [t]
 
 
@@ -140,7 +142,7 @@ def sweep(ctx) -> Table:
     n = size("sweep_images", ctx.full)
     clean, labels = test_set(n)
     models = ctx.models
-    nets = [("conv", "conv-blur+uniform"), ("unet", "unet-mixed")]
+    nets = [("conv", "conv-blur+uniform"), ("unet", "unet-mixed"), ("unet-p2", "unet-blur+uniform")]
     loaded = {short: models.get(name) for short, name in nets}
     cols = ["i", "blur σ", "noise ±r", "PSNR noisy"] + [f"PSNR {s}" for s, _ in nets] + ["acc noisy"] + [f"acc {s}" for s, _ in nets]
     t = Table("protocol2 sweep", f"the second article's sweep — fixed blur σ = 0.5·i, noise ±0.4·i, {n:,} test digits", cols)
@@ -176,7 +178,7 @@ def save_sweep_figure(path: str, rows: dict, nets) -> Optional[Path]:
     """One digit across the sweep: the noisy row over each network's denoised row."""
     from PIL import Image, ImageDraw
 
-    scale, pad, label_w, head_h = 4, 6, 150, 22
+    scale, pad, label_w, head_h = 4, 6, 180, 22
     tile = 28 * scale
     names = {"noisy": "noisy"}
     names.update({short: f"{short} ({name})" for short, name in nets})

@@ -307,6 +307,21 @@ def test_classifier_learns(mnist):
     assert tuple(result.model.output_shape) == (None, 10)
 
 
+def test_classifier_noise_corrupts_about_half_of_each_batch(mnist):
+    """--noise for the classifier: a random half of its training digits are corrupted too."""
+    import tensorflow as tf
+
+
+    cfg = TrainConfig(arch="classifier", noise=NoiseSpec("uniform", {"level": 0.9}), subset=2000, seed=0)
+    split = data_mod.train_val_split(mnist, cfg.val_fraction, cfg.seed, cfg.subset)
+    x, y = next(iter(Trainer(cfg)._train_dataset(split, "classifier", 512, tf)))
+    blank = (x.numpy()[..., 0] == 0).mean(axis=(1, 2))  # uniform noise leaves no pixel at exactly 0
+    corrupted = blank < 0.05
+    assert 0.4 < corrupted.mean() < 0.6
+    assert np.all(blank[~corrupted] > 0.3)  # the others are augmented clean digits on a blank ground
+    assert y.shape == (512,)
+
+
 def test_augment_digits_keeps_range_and_shape(mnist):
     import tensorflow as tf
 
