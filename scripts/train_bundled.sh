@@ -11,8 +11,9 @@ dd train --arch classifier --epochs 12 --patience 0 --name classifier
 # 2. the denoisers, in parallel
 #    ours: U-Net on the mixture of all noises; the articles' networks on their own protocols
 dd train --arch unet --noise mixed --epochs 100 --time-budget 1500 --patience 0 --name unet-mixed &
-dd train --arch conv --noise blur+uniform:sigma_max=2,r_max=1.5 --epochs 1000 --time-budget 1500 --patience 0 --name conv-blur+uniform &
+dd train --arch conv --noise blur+uniform:sigma_max=2,r_max=1.5 --batch-size 64 --epochs 1000 --time-budget 1500 --patience 0 --name conv-blur+uniform &
 dd train --arch dense --noise uniform:level=0.9 --epochs 1000 --time-budget 400 --patience 0 --name dense-uniform &
-# ours again, specialised on the second protocol, with the same CPU time as the conv network
-dd train --arch unet --noise blur+uniform:sigma_max=2,r_max=1.5 --epochs 100 --time-budget 1500 --patience 0 --name unet-blur+uniform &
+# ours again, specialised on the second protocol, with the same CPU time and batch size as the
+# conv network (batch 64 beat 128 for both: conv 16.31 vs 16.21 dB, unet 19.40 vs 19.04 dB)
+dd train --arch unet --noise blur+uniform:sigma_max=2,r_max=1.5 --batch-size 64 --epochs 100 --time-budget 1500 --patience 0 --name unet-blur+uniform &
 wait
