@@ -6,7 +6,7 @@ import math
 from typing import Optional
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
@@ -14,6 +14,31 @@ from ..core import models
 from ..core.noise import KINDS
 from ..core.training import TrainConfig
 from .noise_panel import NoisePanel
+
+
+CURVE_REDRAW_MS = 250  # the loss curves are redrawn at most four times a second
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k at or above ``value`` (> 0)."""
+    if value <= 0:
+        return 1.0
+    k = math.floor(math.log10(value))
+    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if m * 10**k >= value * (1 - 1e-12):
+            return m * 10**k
+    return 10 ** (k + 1)
+
+
+def _nice_floor(value: float) -> float:
+    """0 for values near 0 or below, else the largest of those steps at or below ``value``."""
+    if value <= 0:
+        return min(0.0, -_nice_ceiling(-value)) if value < 0 else 0.0
+    k = math.floor(math.log10(value))
+    for m in (8, 6, 5, 4, 3, 2.5, 2, 1.5, 1.2, 1):
+        if m * 10**k <= value * (1 + 1e-12):
+            return m * 10**k
+    return 10**k
 
 
 def _clock(seconds: Optional[float]) -> str:
@@ -98,6 +123,16 @@ class TrainingPanel(QWidget):
         self.val_curve = self.plot.plot([], [], pen=pg.mkPen((230, 120, 40), width=2), symbol="o", symbolSize=6,
                                         symbolBrush=(230, 120, 40), name="validation (per epoch)")
         self.plot.setMinimumHeight(120)
+        # Ranges are set by hand, in steps: autoranging on every new point made pyqtgraph
+        # re-lay out and repaint both axes each time, the GUI thread's largest cost in a training.
+        self.plot.disableAutoRange()
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self._ranges = None
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(CURVE_REDRAW_MS)
+        self._redraw.timeout.connect(self._draw_curves)
         right.addWidget(self.plot, 1)
         outer.addLayout(right, 1)
 
@@ -140,6 +175,9 @@ class TrainingPanel(QWidget):
         self._val_y: list[float] = []
         self.train_curve.setData([], [])
         self.val_curve.setData([], [])
+        self._ranges = None
+        self.plot.setXRange(0, 1, padding=0)
+        self.plot.setYRange(0, 1, padding=0)
 
     def training_started(self) -> None:
         self._reset_curves()
@@ -161,16 +199,33 @@ class TrainingPanel(QWidget):
                              f"elapsed {_clock(p.elapsed)}")
         self._train_x.append(p.step)
         self._train_y.append(p.loss)
-        self.train_curve.setData(self._train_x, self._train_y)
+        if not self._redraw.isActive():
+            self._redraw.start()
 
     def show_epoch(self, e) -> None:
         self._val_x.append(e.step)
         self._val_y.append(e.val_loss)
-        self.val_curve.setData(self._val_x, self._val_y)
+        self._draw_curves()
         metric = f"val PSNR {e.val_metric:.2f} dB" if e.val_metric > 1.5 else f"val accuracy {100 * e.val_metric:.2f}%"
         self.details.setText(f"epoch {e.epoch}: loss {e.loss:.4f}, val loss {e.val_loss:.4f}, {metric}")
 
+    def _draw_curves(self) -> None:
+        """Show the points so far; called at most every CURVE_REDRAW_MS while batches arrive."""
+        self._redraw.stop()
+        self.train_curve.setData(self._train_x, self._train_y)
+        self.val_curve.setData(self._val_x, self._val_y)
+        ys = [y for y in self._train_y + self._val_y if math.isfinite(y)]
+        if not ys:
+            return
+        xs = self._train_x + self._val_x
+        ranges = (_nice_ceiling(max(xs)), _nice_floor(min(ys)), _nice_ceiling(max(ys)))
+        if ranges != self._ranges:  # the axes are re-laid out only when a range really changes
+            self._ranges = ranges
+            self.plot.setXRange(0, ranges[0], padding=0)
+            self.plot.setYRange(ranges[1], ranges[2], padding=0.02)
+
     def training_finished(self, message: str) -> None:
+        self._draw_curves()
         self.start.setEnabled(True)
         self.cancel.setEnabled(False)
         self.progress.setFormat("done" if "cancel" not in message.lower() else "cancelled")
