@@ -241,10 +241,12 @@ def test_event_loop_stays_responsive_and_inference_works_during_training(qtbot, 
     print("worst event-loop gap per phase (ms):", {k: round(1000 * v) for k, v in by_phase.items()})
     worst = max(g for g, _ in gaps)
     assert window.frames_shown - frames_before >= 5, "no inference happened while training"
-    # The target is 100 ms; measured on an idle 2-core machine: 70-105 ms while batches
-    # run, but ~300 ms while the finished model is measured (the classifier's load and graph
-    # tracing in the training thread hold the GIL). Until that is fixed, this guards against
-    # freezes (a blocked GUI thread stalls for seconds) rather than asserting the 100 ms target.
+    # The target: no stall over 100 ms while the training runs its batches (measured
+    # on an idle 2-core machine: 51-66 ms). Keras's first step, which builds and optimises the
+    # training graph, holds the interpreter for 120-150 ms once at the start (the
+    # "Training unet" phase); the whole run is guarded against freezes.
+    steady = [g for g, name in gaps if name == "batches"]
+    assert steady and max(steady) < 0.1, f"the event loop stalled for {1000 * max(steady):.0f} ms during the batches"
     assert worst < 0.5, f"the event loop stalled for {1000 * worst:.0f} ms"
 
 
