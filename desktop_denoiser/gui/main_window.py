@@ -95,12 +95,11 @@ class MainWindow(QMainWindow):
         self.frames_shown = 0
 
         self.inference = InferenceWorker(self.store)
-        w = self.inference
-        w.frame_ready.connect(self._show_frame)
-        w.models_ready.connect(self._models_loaded)
-        w.failed.connect(lambda msg: self.show_error("Desktop Denoiser", msg))
-        w.status.connect(self._worker_status)
-        w.job_done.connect(self._job_done)
+        self.inference.frame_ready.connect(self._show_frame)
+        self.inference.models_ready.connect(self._models_loaded)
+        self.inference.failed.connect(lambda msg: self.show_error("Desktop Denoiser", msg))
+        self.inference.status.connect(self._worker_status)
+        self.inference.job_done.connect(self._job_done)
 
         self._build_ui()
         self._build_menus()

@@ -33,7 +33,7 @@ def _nice_ceiling(value: float) -> float:
 def _nice_floor(value: float) -> float:
     """0 for values near 0 or below, else the largest of those steps at or below ``value``."""
     if value <= 0:
-        return min(0.0, -_nice_ceiling(-value)) if value < 0 else 0.0
+        return -_nice_ceiling(-value) if value < 0 else 0.0
     k = math.floor(math.log10(value))
     for m in (8, 6, 5, 4, 3, 2.5, 2, 1.5, 1.2, 1):
         if m * 10**k <= value * (1 + 1e-12):

@@ -194,15 +194,8 @@ class InferenceWorker(QThread):
     def _process(self) -> None:
         with self._lock:
             request, self._pending = self._pending, None
-        if request is None:
-            return
-        try:
-            self.frame_ready.emit(self._compute(request))
-        except DenoiserError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001
-            traceback.print_exc()
-            self.failed.emit(f"Could not process the image: {exc}")
+        if request is not None:
+            self._guarded("Could not process the image", lambda: self.frame_ready.emit(self._compute(request)))
 
     def _compute(self, request: FrameRequest) -> FrameResult:
         analysis = None
@@ -221,15 +214,20 @@ class InferenceWorker(QThread):
                            time.perf_counter() - t0, False, analysis)
 
     def _run_job(self, job_id: int, fn) -> None:
+        if not self._guarded("The operation failed", lambda: self.job_done.emit(job_id, fn(self.pipeline))):
+            self.job_done.emit(job_id, None)
+
+    def _guarded(self, what: str, work: Callable[[], None]) -> bool:
+        """Run ``work``; a failure becomes a ``failed`` message (the app keeps running). True if it worked."""
         try:
-            self.job_done.emit(job_id, fn(self.pipeline))
+            work()
+            return True
         except DenoiserError as exc:
             self.failed.emit(str(exc))
-            self.job_done.emit(job_id, None)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - shown to the person
             traceback.print_exc()
-            self.failed.emit(f"The operation failed: {exc}")
-            self.job_done.emit(job_id, None)
+            self.failed.emit(f"{what}: {exc}")
+        return False
 
 
 class TrainingThread(QThread):
