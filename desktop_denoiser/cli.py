@@ -15,33 +15,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
+from .core import device
 from .core.errors import ConfigError, DenoiserError
-
-
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow with the C++ start-up chatter (absl, oneDNN, CUDA probing) kept off
-    stderr, so that an error stays one line. Our own messages are printed after this."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.config.list_physical_devices("GPU")  # CUDA probing logs here
-    except ImportError:
-        pass
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _noise(text: str):
@@ -143,7 +118,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.self_test or args.command in ("train", "denoise", "evaluate"):
-        _quiet_tensorflow()
+        device.import_tensorflow_quietly()
     try:
         if args.self_test:
             from .selftest import run_self_test
@@ -248,8 +223,6 @@ def _denoise(args) -> int:
             raise DenoiserError(f"{out} is not a folder (several inputs need an output folder).")
         out.mkdir(parents=True, exist_ok=True)
     targets = workflows.output_paths(sources, out, many)  # checked before any model loads
-    from .core import device
-
     device.use_one_thread()  # one digit at a time: one thread is fastest (see device.use_one_thread)
     pipeline, _, _ = workflows.load_pipeline(_store(), args.model, args.classifier, need_classifier=args.classify)
     failures = 0

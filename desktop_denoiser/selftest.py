@@ -12,7 +12,9 @@ Headless (no window, no display needed). It
    corrupts it with ``uniform:0.5`` noise (seed 0) and runs it through the inference
    :class:`~desktop_denoiser.core.inference.Pipeline`,
 4. checks that the reconstruction is a finite 28 × 28 image, that it is closer to the clean
-   digit than the noisy input is (PSNR), and that the classifier reads the right digit.
+   digit than the noisy input is (PSNR), and that the classifier reads the right digit,
+5. starts a training process (a child, as the window's trainings run) that must report a
+   missing data set: child processes work, in a frozen bundle too.
 
 It prints one line per check (``ok`` or ``FAIL`` with the figures), the library versions and
 the compute device, and returns 0 when every check passed, 1 otherwise. A missing sample or
@@ -132,6 +134,31 @@ def _gui_libraries() -> tuple[bool, str]:
     return True, f"{versions}, {gui}"
 
 
+def _training_process() -> tuple[bool, str]:
+    """Start a real training process (as the window does) with an MNIST file that does not
+    exist: it must start, import the trainer and TensorFlow, and report that one failure. This
+    proves that child processes work (a frozen bundle needs ``multiprocessing.freeze_support``)."""
+    import tempfile
+
+    from .core.noise import NoiseSpec
+    from .core.store import ModelStore
+    from .core.training import TrainConfig
+    from .core.training_process import TrainingProcess
+
+    with tempfile.TemporaryDirectory(prefix="desktop-denoiser-selftest-") as tmp:
+        missing = Path(tmp) / "no-mnist.npz"
+        config = TrainConfig(arch="dense", noise=NoiseSpec.parse(NOISE), epochs=1, subset=100, mnist=str(missing))
+        t0 = time.perf_counter()
+        events = list(TrainingProcess(config, ModelStore(Path(tmp) / "b", Path(tmp) / "u")).events())
+        seconds = time.perf_counter() - t0
+    last = events[-1] if events else ("none",)
+    statuses = [e[1] for e in events if e[0] == "status"]
+    ok = last[0] == "failed" and "MNIST file not found" in last[1] and "Loading MNIST…" in statuses
+    detail = (f"a child process started, loaded the trainer and reported the missing data set in {seconds:.1f} s"
+              if ok else f"expected a report of the missing data set, got {[e[0] for e in events]}: {last[1:]}")
+    return ok, detail
+
+
 def run_self_test(out: Optional[TextIO] = None) -> int:
     """Run the self-test, printing to ``out`` (default stdout); returns 0 (all ok) or 1."""
     from . import __version__
@@ -205,6 +232,9 @@ def run_self_test(out: Optional[TextIO] = None) -> int:
                      f"predicted {digit} ({100 * (prediction.confidence or 0):.1f}%) on the reconstruction, "
                      f"expected {SAMPLE_LABEL} (noisy input: {noisy_digit})")
         report.line(f"inference: {1000 * prediction.seconds:.1f} ms per image")
+
+        stage = "starting a training process"
+        report.check("training process", *_training_process())
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback
         report.check(stage, False, _first_line(exc))
 

@@ -149,6 +149,7 @@ def test_training_runs_with_progress_curves_and_adds_the_model(qtbot, window):
     config = TrainConfig(arch="conv", noise=NoiseSpec("uniform", {"level": 0.9}), epochs=2, subset=1500, val_limit=300)
     assert window.start_training(config, "gui-trained")
     window._training.progress.connect(progress.append)
+    assert window.training.progress.maximum() == 0  # busy while the training process starts
     # a second training while one runs is refused with a message
     assert not window.start_training(config, "second")
     assert "already running" in window.message_boxes[-1].text()
@@ -156,7 +157,7 @@ def test_training_runs_with_progress_curves_and_adds_the_model(qtbot, window):
     qtbot.waitUntil(lambda: window._models.denoiser is not None and window._models.denoiser.name == "gui-trained",
                     timeout=LOAD_TIMEOUT)
     assert progress and progress[-1].fraction == pytest.approx(1.0)
-    assert window.training.progress.value() == 1000
+    assert window.training.progress.maximum() == 1000 and window.training.progress.value() == 1000
     xs, ys = window.training.train_curve.getData()
     assert len(xs) >= 2 and np.all(np.isfinite(ys))
     vx, vy = window.training.val_curve.getData()
@@ -205,8 +206,9 @@ def test_cancel_stops_training_and_keeps_a_model(qtbot, window):
 
 
 def test_event_loop_stays_responsive_and_inference_works_during_training(qtbot, window):
-    """The GUI thread never stalls more than 100 ms while a real training runs, and frames
-    (TensorFlow inference in the worker thread) keep arriving."""
+    """The GUI thread never stalls more than 100 ms while a real training runs, nor while the
+    window then loads and measures the new model, and frames (TensorFlow inference in the
+    worker thread) keep arriving."""
     window.inputs.setCurrentIndex(2)
     qtbot.waitUntil(lambda: window._last is not None and window._last.reconstruction is not None, timeout=30_000)
     gaps = []
@@ -234,6 +236,11 @@ def test_event_loop_stays_responsive_and_inference_works_during_training(qtbot, 
         seed += 1
         window.noise.seed.setValue(seed)  # ask for a new frame, ten times a second
         qtbot.wait(100)
+    phase[0] = "loading and measuring the new model"
+    while "test PSNR" not in window.training.details.text():
+        seed += 1
+        window.noise.seed.setValue(seed)
+        qtbot.wait(100)
     timer.stop()
     by_phase = {}
     for gap, name in gaps:
@@ -241,13 +248,9 @@ def test_event_loop_stays_responsive_and_inference_works_during_training(qtbot, 
     print("worst event-loop gap per phase (ms):", {k: round(1000 * v) for k, v in by_phase.items()})
     worst = max(g for g, _ in gaps)
     assert window.frames_shown - frames_before >= 5, "no inference happened while training"
-    # The issue's target: no stall over 100 ms while the training runs its batches (measured
-    # on an idle 2-core machine: 51-66 ms). Keras's first step, which builds and optimises the
-    # training graph, holds the interpreter for 120-150 ms once at the start (the
-    # "Training unet" phase); the whole run is guarded against freezes.
-    steady = [g for g, name in gaps if name == "batches"]
-    assert steady and max(steady) < 0.1, f"the event loop stalled for {1000 * max(steady):.0f} ms during the batches"
-    assert worst < 0.5, f"the event loop stalled for {1000 * worst:.0f} ms"
+    # The issue's target, for the whole run: the training has its own interpreter (a child
+    # process), so Keras building the training graph cannot hold up the window's.
+    assert worst < 0.1, f"the event loop stalled for {1000 * worst:.0f} ms ({max(gaps)[1]})"
 
 
 def test_settings_persist(make_window):

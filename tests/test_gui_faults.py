@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -201,26 +203,33 @@ def test_failed_save_leaves_the_old_file_intact(qtbot, window, tmp_path, monkeyp
     assert_alive(qtbot, window)
 
 
-def test_exception_inside_training_shows_a_message(qtbot, window, monkeypatch):
-    from desktop_denoiser.core import training
-
-    def boom(self):
-        raise MemoryError()
-
-    monkeypatch.setattr(training.Trainer, "run", boom)
-    config = TrainConfig(arch="conv", noise=NoiseSpec("uniform"), epochs=1, subset=500)
+def test_a_failure_inside_the_training_process_shows_a_message(qtbot, window, tmp_path):
+    """A file that is not MNIST: the child process fails and the window says why."""
+    bad = tmp_path / "mnist.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    config = TrainConfig(arch="conv", noise=NoiseSpec("uniform"), epochs=1, subset=500, mnist=str(bad))
     assert window.start_training(config)
     qtbot.waitUntil(lambda: not window.is_training() and bool(window.message_boxes), timeout=TIMEOUT)
-    assert "out of memory" in last_message(window).lower()
-    assert window.training.start.isEnabled()
+    text = last_message(window)
+    assert "is not a readable mnist.npz" in text and str(bad) in text
+    assert window.training.start.isEnabled() and "Training failed" in window.training.details.text()
+    assert_alive(qtbot, window)
 
-    def other(self):
-        raise RuntimeError("the GPU caught fire")
 
-    monkeypatch.setattr(training.Trainer, "run", other)
-    assert window.start_training(config)
+def test_a_killed_training_process_shows_a_message(qtbot, window):
+    """The system kills the training (as its out-of-memory killer would): a message, the app runs on."""
+    config = TrainConfig(arch="conv", noise=NoiseSpec("uniform"), epochs=20, subset=5000, val_limit=100)
+    assert window.start_training(config, "killed")
+    thread = window._training
+    seen = []
+    thread.progress.connect(seen.append)
+    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=TIMEOUT)
+    os.kill(thread.process.pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: not window.is_training() and bool(window.message_boxes), timeout=TIMEOUT)
-    assert "GPU caught fire" in last_message(window)
+    text = last_message(window)
+    assert "stopped by SIGKILL" in text and "out of memory" in text
+    assert thread.process.exitcode == -signal.SIGKILL
+    assert "killed" not in [window.model_combo.itemData(i) for i in range(window.model_combo.count())]
     assert_alive(qtbot, window)
 
 
@@ -232,7 +241,7 @@ def test_cancel_during_the_first_batch(qtbot, window):
     thread.status.connect(statuses.append)
     thread.progress.connect(lambda p: thread.cancel())  # cancel as soon as the first batch reports
     qtbot.waitUntil(lambda: not window.is_training(), timeout=TIMEOUT)
-    assert thread.trainer.cancelled
+    assert thread.cancelled
     text = window.training.details.text()
     assert "Cancelled" in text or "nothing was saved" in text
     assert_alive(qtbot, window)
@@ -261,10 +270,13 @@ def test_fifty_start_cancel_cycles_do_not_leak(qtbot, window):
 
     for _ in range(5):  # warm up: TF thread pools, caches
         cycle()
-    threads, rss = _threads(), _rss_mb()
+    threads, rss, fds = _threads(), _rss_mb(), len(os.listdir("/proc/self/fd"))
     for _ in range(50):
         cycle()
+    qtbot.waitUntil(lambda: not window._ending_trainings, timeout=TIMEOUT)
     qtbot.wait(200)
+    assert multiprocessing.active_children() == []  # every training process has ended and been reaped
+    assert len(os.listdir("/proc/self/fd")) <= fds + 3, "file descriptors leak"
     assert _threads() <= threads + 3, f"threads grew from {threads} to {_threads()}"
     assert _rss_mb() - rss < 150, f"memory grew by {_rss_mb() - rss:.0f} MB"
     assert_alive(qtbot, window)
@@ -280,7 +292,7 @@ def test_closing_the_window_mid_training_stops_the_worker(qtbot, make_window):
     w.close()
     assert not thread.isRunning()
     assert not w.inference.isRunning()
-    assert thread.trainer.cancelled
+    assert thread.cancelled
 
 
 def test_test_digits_load_in_the_background_or_say_how_to_get_them(qtbot, make_window, monkeypatch, tmp_path):

@@ -21,7 +21,7 @@ import pytest
 from desktop_denoiser import selftest
 
 REPO = Path(__file__).resolve().parents[1]
-CHECKS = ("gui libraries", "shape", "finite", "psnr", "digit")
+CHECKS = ("gui libraries", "shape", "finite", "psnr", "digit", "training process")
 
 
 def _load_build_installer():

@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self._jobs: dict[int, object] = {}
         self._last: Optional[FrameResult] = None
         self._training: Optional[TrainingThread] = None
+        self._ending_trainings: set = set()  # threads that delivered their result and are ending
         self._models: Optional[ModelsInfo] = None
         self._closing = False
         self.message_boxes: list[QMessageBox] = []
@@ -618,9 +619,16 @@ class MainWindow(QMainWindow):
             self.show_error("Training failed", message)
 
     def _release_training(self) -> None:
+        """The result is in; the thread still waits for its process to exit (never block on that here)."""
         thread, self._training = self._training, None
         if thread is not None:
-            thread.wait()  # it has emitted its last signal and is returning
+            self._ending_trainings.add(thread)
+            thread.finished.connect(self._reap_trainings)  # a method of the window: runs on the GUI thread
+            self._reap_trainings()
+
+    def _reap_trainings(self) -> None:
+        for thread in [t for t in self._ending_trainings if t.isFinished()]:
+            self._ending_trainings.discard(thread)
             thread.deleteLater()
 
     # messages ----------------------------------------------------------------------------------
@@ -670,6 +678,10 @@ class MainWindow(QMainWindow):
         if self.is_training():
             self.statusBar().showMessage("Stopping the training…")
             self._training.cancel()
-            self._training.wait(120000)
+            if not self._training.wait(120000):
+                self._training.process.kill()
+                self._training.wait()
+        for thread in list(self._ending_trainings):
+            thread.wait()
         self.inference.stop()
         super().closeEvent(event)

@@ -183,7 +183,7 @@ class TrainingPanel(QWidget):
         self._reset_curves()
         self.start.setEnabled(False)
         self.cancel.setEnabled(True)
-        self.progress.setValue(0)
+        self.progress.setRange(0, 0)  # busy: the training process starts (TensorFlow loads there)
         self.progress.setFormat("starting…")
         self.details.setText("Starting…")
 
@@ -193,6 +193,8 @@ class TrainingPanel(QWidget):
         self.details.setText(text)
 
     def show_progress(self, p) -> None:
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
         self.progress.setValue(int(1000 * p.fraction))
         self.progress.setFormat(f"epoch {p.epoch}/{p.epochs} · %p% · ETA {_clock(p.eta)}")
         self.details.setText(f"batch {p.batch}/{p.batches} · loss {p.loss:.4f} · {p.images_per_s:,.0f} images/s · "
@@ -225,6 +227,7 @@ class TrainingPanel(QWidget):
             self.plot.setYRange(ranges[1], ranges[2], padding=0.02)
 
     def training_finished(self, message: str) -> None:
+        self.progress.setRange(0, 1000)
         self._draw_curves()
         self.start.setEnabled(True)
         self.cancel.setEnabled(False)

@@ -5,17 +5,15 @@
   never touches TF, so a training in another thread cannot deadlock it. Frame requests are
   coalesced: while one frame is computed, newer requests replace each other and only the
   latest is computed next.
-* :class:`TrainingThread` runs :func:`workflows.train_and_save` (train and store; the window
-  then measures the new model in the inference thread) and reports progress.
+* :class:`TrainingThread` relays a training that runs in a child process (train and store;
+  the window then measures the new model in the inference thread).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
-import os
 import queue
-import sys
 import threading
 import time
 import traceback
@@ -26,23 +24,9 @@ from PySide6.QtCore import QThread, Signal
 
 from ..core import preprocess
 from ..core.errors import DenoiserError
+from ..core.training_process import TrainingProcess
 from ..core.noise import NoiseSpec
-
-
-BACKGROUND_NICE = 5
-
-
-def lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:
-    """Run the calling thread (and the threads it starts, such as TensorFlow's pools) at a
-    lower OS priority, so the GUI thread gets the CPU first and the window stays responsive.
-    Linux only (nice values are per thread there); raising nice needs no privileges."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
-    except (AttributeError, OSError):
-        pass
+from ..core.priority import lower_thread_priority
 
 
 @dataclasses.dataclass
@@ -231,7 +215,9 @@ class InferenceWorker(QThread):
 
 
 class TrainingThread(QThread):
-    """Runs one training (train, measure, store) in its own thread."""
+    """Relays one training that runs in a child process (:class:`TrainingProcess`): its
+    events become signals. The training has its own interpreter there, so Keras building the
+    training graph cannot hold up the window's (see ``core/training_process.py``)."""
 
     progress = Signal(object)  # training.Progress
     epoch = Signal(object)  # training.EpochResult
@@ -241,37 +227,19 @@ class TrainingThread(QThread):
 
     def __init__(self, config, store, name: Optional[str] = None, parent=None):
         super().__init__(parent)
-        from ..core.training import Trainer
-
         self.setObjectName("training")
-        self.store = store
-        self.name = name
-        self.trainer = Trainer(config, on_progress=self.progress.emit, on_epoch=self.epoch.emit, on_status=self.status.emit)
+        self.process = TrainingProcess(config, store, name)  # a bad config is refused here
 
     def cancel(self) -> None:
-        self.trainer.cancel()
+        self.process.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.process.cancelled
 
     def run(self) -> None:
-        from ..core import workflows
-
-        lower_thread_priority()
-        try:
-            result, entry = workflows.train_and_save(self.trainer, self.store, self.name, self.status.emit,
-                                                     measure_it=False)
-            summary = {
-                "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs": len(result.history),
-                "seconds": result.seconds, "device": result.device, "cancelled": result.cancelled,
-            }
-            del result
-            self.succeeded.emit(summary, entry)
-        except DenoiserError as exc:
-            self.failed.emit(str(exc))
-        except MemoryError:
-            self.failed.emit("Training ran out of memory. Try a smaller batch size or training subset.")
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message; the app keeps running
-            name = type(exc).__name__
-            if "ResourceExhausted" in name:
-                self.failed.emit("Training ran out of memory. Try a smaller batch size or training subset.")
-            else:
-                traceback.print_exc()
-                self.failed.emit(f"Training failed: {name}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        self.status.emit("Starting the training process…")
+        signals = {"progress": self.progress, "epoch": self.epoch, "status": self.status,
+                   "done": self.succeeded, "failed": self.failed}
+        for kind, *args in self.process.events():
+            signals[kind].emit(*args)

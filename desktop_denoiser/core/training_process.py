@@ -1,0 +1,232 @@
+"""One training in a child process, reported to the parent as a stream of events.
+
+Why a process and not a thread: while Keras builds the training graph, TensorFlow computes
+the symbolic gradient of the model in C++ (``TFE_Py_TapeGradient``) and holds the Python
+interpreter for 100-200 ms at a time. Every other thread of the process waits, a window's
+event loop too. A child process has its own interpreter, so nothing the training does can
+stall the parent. It also confines the failures that would take a program down: an
+out-of-memory kill ends the child only, and everything it allocated returns to the system
+when it exits.
+
+:class:`TrainingProcess` starts the child (``spawn``, the one start method that is safe with
+threads and the same on every OS), relays its events and cancels it:
+
+* ``("status", text)``, ``("progress", training.Progress)``, ``("epoch", training.EpochResult)``
+  while it runs;
+* then exactly one of ``("done", summary, entry)`` (``entry`` is the stored
+  :class:`~.store.ModelEntry`, or None when it was cancelled before the first batch) and
+  ``("failed", message)``.
+
+The child trains with :func:`workflows.train_and_save` (without measuring: the caller does
+that where a classifier is loaded) at a lower OS priority, and cancels itself when the parent
+goes away.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+import traceback
+from typing import Iterator, Optional
+
+from .errors import DenoiserError
+from .priority import lower_thread_priority
+from .store import ModelStore
+from .training import TrainConfig
+
+POLL_SECONDS = 0.2
+CANCELLED_EARLY = {"stop_reason": "cancelled", "best_epoch": None, "epochs": 0, "seconds": 0.0, "device": "",
+                   "cancelled": True}
+OUT_OF_MEMORY = "Training ran out of memory. Try a smaller batch size or training subset."
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a person is told when a training raised ``exc``."""
+    if isinstance(exc, DenoiserError):
+        return str(exc)
+    name = type(exc).__name__
+    if isinstance(exc, MemoryError) or "ResourceExhausted" in name:
+        return OUT_OF_MEMORY
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"Training failed: {name}: {first}" if first else f"Training failed: {name}"
+
+
+def exit_message(exitcode: Optional[int]) -> str:
+    """What a person is told when the child ended without a result."""
+    if exitcode is not None and exitcode < 0:
+        import signal
+
+        try:
+            sig = signal.Signals(-exitcode).name
+        except ValueError:
+            sig = f"signal {-exitcode}"
+        hint = " The system may have run out of memory; try a smaller batch size or subset." if sig == "SIGKILL" else ""
+        return f"The training process was stopped by {sig}.{hint}"
+    return f"The training process ended unexpectedly (exit code {exitcode})."
+
+
+class TrainingProcess:
+    """Runs :func:`workflows.train_and_save` for ``config`` in a child process.
+
+    The config is validated here, so a bad one is refused (``ConfigError``) before any process
+    starts. :meth:`events` starts the child and yields its events until the last one; call
+    :meth:`cancel` from any thread.
+    """
+
+    def __init__(self, config: TrainConfig, store: ModelStore, name: Optional[str] = None):
+        self.config = config.validate()
+        self.store = store
+        self.name = name
+        self._ctx = multiprocessing.get_context("spawn")
+        self._cancel = self._ctx.Event()
+        self._process: Optional[multiprocessing.process.BaseProcess] = None
+        self._trained = False  # a batch has finished: from then on a cancel keeps the model
+        self._stopped_early = False
+        self.exitcode: Optional[int] = None
+
+    def cancel(self) -> None:
+        """Ask the training to stop after the batch in flight; it keeps its best epoch.
+
+        Before the first batch has finished there is nothing to keep, and the child may still
+        be importing TensorFlow (seconds): it is stopped at once instead."""
+        self._cancel.set()
+        process = self._process
+        if not self._trained and process is not None:
+            self._stopped_early = True
+            try:
+                process.terminate()
+            except (ValueError, AttributeError):
+                pass  # not started yet (it sees the cancel at once) or already closed
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def kill(self) -> None:
+        """Stop the child at once (it saves nothing); :meth:`events` then reports it and returns."""
+        process = self._process
+        if process is not None:
+            try:
+                process.kill()
+            except (ValueError, AttributeError):
+                pass  # already closed
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._process.pid if self._process is not None else None
+
+    def events(self) -> Iterator[tuple]:
+        """Start the child and yield its events; the last one is ``done`` or ``failed``. On
+        return (or if the caller stops iterating) the child has ended."""
+        receive, send = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(
+            target=_child_main, args=(send, self._cancel, self.config, self.store, self.name),
+            name="desktop-denoiser-training", daemon=True,
+        )
+        self._process = process
+        try:
+            process.start()
+        except OSError as exc:
+            yield ("failed", f"Could not start the training process: {exc}")
+            return
+        finally:
+            send.close()  # the child holds its own end: EOF here once it exits
+        try:
+            while True:
+                try:
+                    event = receive.recv()
+                except EOFError:
+                    process.join(5)
+                    self.exitcode = process.exitcode
+                    if self._stopped_early:
+                        yield ("done", CANCELLED_EARLY, None)
+                    else:
+                        yield ("failed", exit_message(process.exitcode))
+                    return
+                if event[0] == "progress":
+                    self._trained = True
+                yield event
+                if event[0] in ("done", "failed"):
+                    return
+        finally:
+            receive.close()
+            self._end(process)
+
+    def _end(self, process, timeout: float = 30.0) -> None:
+        """The child has sent its last event (or the caller gave up): let it exit, else stop it."""
+        process.join(timeout)
+        if process.is_alive():
+            self._cancel.set()
+            process.terminate()
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self.exitcode = process.exitcode
+        process.close()
+
+
+# ------------------------------------------------------------------------------------------
+# in the child
+
+
+def _child_main(conn, cancel_event, config: TrainConfig, store: ModelStore, name: Optional[str]) -> None:
+    lower_thread_priority()  # before TensorFlow starts its pools: they inherit it
+    send = _Sender(conn)
+    if cancel_event.is_set():  # cancelled before the child got here
+        send("done", CANCELLED_EARLY, None)
+        conn.close()
+        return
+    try:
+        from . import device, workflows
+        from .training import Trainer
+
+        device.import_tensorflow_quietly()
+
+        trainer = Trainer(config, on_progress=lambda p: send("progress", p), on_epoch=lambda e: send("epoch", e),
+                          on_status=lambda s: send("status", s))
+        threading.Thread(target=_watch, args=(cancel_event, trainer), name="cancel-watch", daemon=True).start()
+        result, entry = workflows.train_and_save(trainer, store, name, lambda s: send("status", s), measure_it=False)
+        summary = {
+            "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs": len(result.history),
+            "seconds": result.seconds, "device": result.device, "cancelled": result.cancelled,
+        }
+        send("done", summary, entry)
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a message for the parent
+        if not isinstance(exc, (DenoiserError, MemoryError)) and "ResourceExhausted" not in type(exc).__name__:
+            traceback.print_exc()
+        send("failed", failure_message(exc))
+    finally:
+        conn.close()
+    # Everything is saved (atomically) and reported: skip the interpreter's teardown, which
+    # spends a second or more taking TensorFlow apart.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _watch(cancel_event, trainer) -> None:
+    """Cancel the trainer when the parent asks, or when the parent has gone."""
+    parent = multiprocessing.parent_process()
+    while not cancel_event.wait(POLL_SECONDS):
+        if parent is not None and not parent.is_alive():
+            break
+    trainer.cancel()
+
+
+class _Sender:
+    """Sends events to the parent; once the parent has gone, sending is a no-op."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.open = True
+
+    def __call__(self, *event) -> None:
+        if not self.open:
+            return
+        try:
+            self.conn.send(event)
+        except (BrokenPipeError, EOFError, OSError):
+            self.open = False

@@ -1,0 +1,124 @@
+"""desktop_denoiser.core.training_process: real trainings in a real child process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from desktop_denoiser.core import training_process
+from desktop_denoiser.core.errors import ConfigError, DatasetError
+from desktop_denoiser.core.noise import NoiseSpec
+from desktop_denoiser.core.store import ModelStore
+from desktop_denoiser.core.training import EpochResult, Progress, TrainConfig
+from desktop_denoiser.core.training_process import TrainingProcess
+
+
+def _config(**overrides) -> TrainConfig:
+    base = dict(arch="dense", noise=NoiseSpec.parse("uniform:0.5"), epochs=2, batch_size=32, subset=640,
+                val_limit=200, patience=None)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+@pytest.fixture
+def store(tmp_path) -> ModelStore:
+    return ModelStore(tmp_path / "bundled-missing", tmp_path / "user")
+
+
+def test_a_run_reports_in_order_and_stores_the_model(mnist, store):
+    process = TrainingProcess(_config(), store, "child-run")
+    events = list(process.events())
+    kinds = [e[0] for e in events]
+    assert kinds[-1] == "done" and "failed" not in kinds
+    assert kinds.index("status") < kinds.index("progress") < kinds.index("epoch")
+    progress = [e[1] for e in events if e[0] == "progress"]
+    epochs = [e[1] for e in events if e[0] == "epoch"]
+    assert all(isinstance(p, Progress) for p in progress) and progress[-1].fraction == pytest.approx(1.0)
+    assert [e.epoch for e in epochs] == [1, 2] and all(isinstance(e, EpochResult) for e in epochs)
+    assert epochs[1].val_loss < epochs[0].val_loss + 0.05
+    _, summary, entry = events[-1]
+    assert summary["stop_reason"] == "completed" and summary["epochs"] == 2 and not summary["cancelled"]
+    assert entry.name == "child-run" and entry.path.is_file() and entry.path.parent == store.user_dir
+    assert entry.meta["epochs_trained"] == 2 and entry.meta["history"][1]["val_loss"] == pytest.approx(epochs[1].val_loss)
+    assert store.find("child-run").path == entry.path  # the parent sees what the child stored
+    assert process.exitcode == 0
+
+
+def test_cancel_after_a_batch_keeps_the_model(mnist, store):
+    process = TrainingProcess(_config(epochs=50, subset=3000), store, "kept")
+    events = []
+    for event in process.events():
+        events.append(event)
+        if event[0] == "epoch":
+            process.cancel()
+    _, summary, entry = events[-1]
+    assert events[-1][0] == "done" and summary["cancelled"] and summary["best_epoch"] == 1
+    assert entry is not None and entry.meta["epochs_trained"] <= 2 and entry.path.is_file()
+
+
+def test_cancel_while_the_child_starts_is_immediate_and_saves_nothing(mnist, store):
+    process = TrainingProcess(_config(), store, "early")
+    events = []
+
+    def cancel_soon():
+        time.sleep(0.5)  # the child is importing TensorFlow (seconds)
+        process.cancel()
+
+    threading.Thread(target=cancel_soon).start()
+    t0 = time.perf_counter()
+    for event in process.events():
+        events.append(event)
+    elapsed = time.perf_counter() - t0
+    assert events[-1] == ("done", training_process.CANCELLED_EARLY, None)
+    assert elapsed < 3.0  # it did not wait for TensorFlow to load
+    assert not store.user_dir.exists() or not any(store.user_dir.iterdir())
+
+
+def test_cancel_before_start_reports_a_cancel(store):
+    process = TrainingProcess(_config(), store)
+    process.cancel()
+    assert list(process.events()) == [("done", training_process.CANCELLED_EARLY, None)]
+
+
+def test_a_failure_in_the_child_is_one_message(tmp_path, store):
+    missing = tmp_path / "nowhere" / "mnist.npz"
+    events = list(TrainingProcess(_config(mnist=str(missing)), store).events())
+    assert events[-1][0] == "failed" and f"MNIST file not found: {missing}" in events[-1][1]
+
+
+def test_a_killed_child_is_reported(mnist, store):
+    process = TrainingProcess(_config(epochs=50, subset=3000), store, "killed")
+    events = []
+    for event in process.events():
+        if event[0] == "progress" and not any(e[0] == "progress" for e in events):
+            os.kill(process.pid, signal.SIGKILL)  # at the first progress report
+        events.append(event)
+    assert events[-1][0] == "failed" and "stopped by SIGKILL" in events[-1][1]
+    assert process.exitcode == -signal.SIGKILL
+    assert not (store.user_dir / "killed.keras").exists()
+
+
+def test_a_bad_config_is_refused_before_any_process_starts(store):
+    with pytest.raises(ConfigError):
+        TrainingProcess(_config(epochs=0), store)
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (DatasetError("MNIST file not found: x"), "MNIST file not found: x"),
+    (MemoryError(), training_process.OUT_OF_MEMORY),
+    (type("ResourceExhaustedError", (Exception,), {})("OOM when allocating"), training_process.OUT_OF_MEMORY),
+    (RuntimeError("the GPU caught fire\nmore detail"), "Training failed: RuntimeError: the GPU caught fire"),
+    (KeyError(), "Training failed: KeyError"),
+])
+def test_failure_messages(exc, expected):
+    assert training_process.failure_message(exc) == expected
+
+
+def test_exit_messages():
+    assert "SIGKILL" in training_process.exit_message(-9) and "memory" in training_process.exit_message(-9)
+    assert "SIGSEGV" in training_process.exit_message(-11) and "memory" not in training_process.exit_message(-11)
+    assert "exit code 3" in training_process.exit_message(3)
