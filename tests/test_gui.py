@@ -232,15 +232,17 @@ def test_event_loop_stays_responsive_and_inference_works_during_training(qtbot, 
     last[0] = time.perf_counter()
     timer.start()
     seed = window.noise.seed.value()
-    while window.is_training():
+    deadline = time.monotonic() + LOAD_TIMEOUT / 1000
+    while window.is_training() and time.monotonic() < deadline:
         seed += 1
         window.noise.seed.setValue(seed)  # ask for a new frame, ten times a second
         qtbot.wait(100)
     phase[0] = "loading and measuring the new model"
-    while "test PSNR" not in window.training.details.text():
+    while "test PSNR" not in window.training.details.text() and time.monotonic() < deadline:
         seed += 1
         window.noise.seed.setValue(seed)
         qtbot.wait(100)
+    assert "test PSNR" in window.training.details.text(), "the training or its measurement did not finish in time"
     timer.stop()
     by_phase = {}
     for gap, name in gaps:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -46,6 +48,11 @@ def test_a_run_reports_in_order_and_stores_the_model(mnist, store):
     assert entry.meta["epochs_trained"] == 2 and entry.meta["history"][1]["val_loss"] == pytest.approx(epochs[1].val_loss)
     assert store.find("child-run").path == entry.path  # the parent sees what the child stored
     assert process.exitcode == 0
+    # a Cancel that comes after the child has gone returns at once (no lock shared with the dead child)
+    late = threading.Thread(target=process.cancel)
+    late.start()
+    late.join(5)
+    assert not late.is_alive() and process.cancelled
 
 
 def test_cancel_after_a_batch_keeps_the_model(mnist, store):
@@ -90,6 +97,7 @@ def test_a_failure_in_the_child_is_one_message(tmp_path, store):
     assert events[-1][0] == "failed" and f"MNIST file not found: {missing}" in events[-1][1]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_killed_child_is_reported(mnist, store):
     process = TrainingProcess(_config(epochs=50, subset=3000), store, "killed")
     events = []
@@ -116,6 +124,52 @@ def test_a_bad_config_is_refused_before_any_process_starts(store):
 ])
 def test_failure_messages(exc, expected):
     assert training_process.failure_message(exc) == expected
+
+
+PARENT_SCRIPT = """
+import os, sys
+from desktop_denoiser.core.noise import NoiseSpec
+from desktop_denoiser.core.store import ModelStore
+from desktop_denoiser.core.training import TrainConfig
+from desktop_denoiser.core.training_process import TrainingProcess
+
+if __name__ == "__main__":
+    config = TrainConfig(arch="dense", noise=NoiseSpec.parse("uniform:0.5"), epochs=1000, batch_size=32, subset=3000,
+                         val_limit=100, patience=None)  # minutes, unless it stops
+    process = TrainingProcess(config, ModelStore(sys.argv[1], sys.argv[2]), "orphan")
+    for event in process.events():
+        if event[0] == "progress":
+            print(process.pid, flush=True)
+            os._exit(0)  # the parent dies without a word, as a crash would
+"""
+
+
+def _ended(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return any(line.split()[1:2] == ["Z"] for line in fh if line.startswith("State:"))
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_the_child_stops_when_its_parent_dies(mnist, tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_SCRIPT)
+    bundled, user = tmp_path / "bundled", tmp_path / "user"
+    parent = subprocess.Popen([sys.executable, str(script), str(bundled), str(user)], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    child = int(parent.stdout.readline())  # (the child holds the pipe too: read one line, not to the end)
+    assert parent.wait(60) == 0
+    parent.stdout.close()
+    deadline = time.monotonic() + 60
+    while not _ended(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not _ended(child):
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the training process outlived its parent")
+    # it stopped as after a Cancel: the run so far is kept
+    assert (user / "orphan.keras").is_file() and (user / "orphan.json").is_file()
 
 
 def test_exit_messages():

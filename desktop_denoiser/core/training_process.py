@@ -24,19 +24,22 @@ goes away.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import sys
 import threading
+import time
 import traceback
 from typing import Iterator, Optional
 
 from .errors import DenoiserError
-from .priority import lower_thread_priority
+from .priority import lower_process_priority
 from .store import ModelStore
 from .training import TrainConfig
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
+CANCEL, TRAINED = 0, 1  # the shared flags
 CANCELLED_EARLY = {"stop_reason": "cancelled", "best_epoch": None, "epochs": 0, "seconds": 0.0, "device": "",
                    "cancelled": True}
 OUT_OF_MEMORY = "Training ran out of memory. Try a smaller batch size or training subset."
@@ -73,6 +76,11 @@ class TrainingProcess:
     The config is validated here, so a bad one is refused (``ConfigError``) before any process
     starts. :meth:`events` starts the child and yields its events until the last one; call
     :meth:`cancel` from any thread.
+
+    Parent and child share two lock-free flags in shared memory (``cancel``, set by the
+    parent; ``trained``, set by the child after its first batch). A lock, such as the one in
+    ``multiprocessing.Event``, could be left held or waited on by a child that was killed, and
+    then hang the parent.
     """
 
     def __init__(self, config: TrainConfig, store: ModelStore, name: Optional[str] = None):
@@ -80,9 +88,9 @@ class TrainingProcess:
         self.store = store
         self.name = name
         self._ctx = multiprocessing.get_context("spawn")
-        self._cancel = self._ctx.Event()
+        self._flags = self._ctx.RawArray(ctypes.c_bool, 2)  # [CANCEL, TRAINED], lock-free
         self._process: Optional[multiprocessing.process.BaseProcess] = None
-        self._trained = False  # a batch has finished: from then on a cancel keeps the model
+        self._pid: Optional[int] = None
         self._stopped_early = False
         self.exitcode: Optional[int] = None
 
@@ -91,74 +99,78 @@ class TrainingProcess:
 
         Before the first batch has finished there is nothing to keep, and the child may still
         be importing TensorFlow (seconds): it is stopped at once instead."""
-        self._cancel.set()
-        process = self._process
-        if not self._trained and process is not None:
+        self._flags[CANCEL] = True
+        if not self._flags[TRAINED] and self._process is not None:
             self._stopped_early = True
-            try:
-                process.terminate()
-            except (ValueError, AttributeError):
-                pass  # not started yet (it sees the cancel at once) or already closed
+            self._signal("terminate")
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return bool(self._flags[CANCEL])
 
     def kill(self) -> None:
         """Stop the child at once (it saves nothing); :meth:`events` then reports it and returns."""
+        self._signal("kill")
+
+    def _signal(self, how: str) -> None:
         process = self._process
-        if process is not None:
-            try:
-                process.kill()
-            except (ValueError, AttributeError):
-                pass  # already closed
+        try:
+            getattr(process, how)()
+        except (ValueError, AttributeError):
+            pass  # not started yet (it sees the cancel flag at once) or already closed
 
     @property
     def pid(self) -> Optional[int]:
-        return self._process.pid if self._process is not None else None
+        """The child's process id once it has started (kept after it ended)."""
+        return self._pid
 
     def events(self) -> Iterator[tuple]:
         """Start the child and yield its events; the last one is ``done`` or ``failed``. On
         return (or if the caller stops iterating) the child has ended."""
         receive, send = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
-            target=_child_main, args=(send, self._cancel, self.config, self.store, self.name),
+            target=_child_main, args=(send, self._flags, self.config, self.store, self.name),
             name="desktop-denoiser-training", daemon=True,
         )
         self._process = process
         try:
             process.start()
-        except OSError as exc:
+            self._pid = process.pid
+        except Exception as exc:  # noqa: BLE001 - e.g. no resources for a process, or a pickling bug
+            receive.close()
             yield ("failed", f"Could not start the training process: {exc}")
             return
         finally:
             send.close()  # the child holds its own end: EOF here once it exits
+        finished = False
         try:
             while True:
                 try:
                     event = receive.recv()
-                except EOFError:
+                except (EOFError, OSError):  # the child ended (OSError: in the middle of a message)
                     process.join(5)
                     self.exitcode = process.exitcode
+                    finished = True
                     if self._stopped_early:
                         yield ("done", CANCELLED_EARLY, None)
                     else:
                         yield ("failed", exit_message(process.exitcode))
                     return
-                if event[0] == "progress":
-                    self._trained = True
+                finished = event[0] in ("done", "failed")
                 yield event
-                if event[0] in ("done", "failed"):
+                if finished:
                     return
         finally:
             receive.close()
+            if not finished:  # the caller stopped listening: nobody wants this training
+                self._flags[CANCEL] = True
+                self._signal("terminate")
             self._end(process)
 
     def _end(self, process, timeout: float = 30.0) -> None:
-        """The child has sent its last event (or the caller gave up): let it exit, else stop it."""
+        """The child has sent its last event (or was stopped): let it exit, else stop it."""
         process.join(timeout)
         if process.is_alive():
-            self._cancel.set()
             process.terminate()
             process.join(5)
             if process.is_alive():
@@ -172,10 +184,10 @@ class TrainingProcess:
 # in the child
 
 
-def _child_main(conn, cancel_event, config: TrainConfig, store: ModelStore, name: Optional[str]) -> None:
-    lower_thread_priority()  # before TensorFlow starts its pools: they inherit it
+def _child_main(conn, flags, config: TrainConfig, store: ModelStore, name: Optional[str]) -> None:
+    lower_process_priority()  # before TensorFlow starts its pools: they inherit it
     send = _Sender(conn)
-    if cancel_event.is_set():  # cancelled before the child got here
+    if flags[CANCEL]:  # cancelled before the child got here
         send("done", CANCELLED_EARLY, None)
         conn.close()
         return
@@ -185,9 +197,13 @@ def _child_main(conn, cancel_event, config: TrainConfig, store: ModelStore, name
 
         device.import_tensorflow_quietly()
 
-        trainer = Trainer(config, on_progress=lambda p: send("progress", p), on_epoch=lambda e: send("epoch", e),
+        def progress(p) -> None:
+            flags[TRAINED] = True  # before the report: from now on a cancel keeps the model
+            send("progress", p)
+
+        trainer = Trainer(config, on_progress=progress, on_epoch=lambda e: send("epoch", e),
                           on_status=lambda s: send("status", s))
-        threading.Thread(target=_watch, args=(cancel_event, trainer), name="cancel-watch", daemon=True).start()
+        threading.Thread(target=_watch, args=(flags, trainer), name="cancel-watch", daemon=True).start()
         result, entry = workflows.train_and_save(trainer, store, name, lambda s: send("status", s), measure_it=False)
         summary = {
             "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs": len(result.history),
@@ -207,12 +223,14 @@ def _child_main(conn, cancel_event, config: TrainConfig, store: ModelStore, name
     os._exit(0)
 
 
-def _watch(cancel_event, trainer) -> None:
-    """Cancel the trainer when the parent asks, or when the parent has gone."""
+def _watch(flags, trainer) -> None:
+    """Cancel the trainer when the parent asks, or when the parent has gone (it then keeps
+    its best epoch, as after a Cancel)."""
     parent = multiprocessing.parent_process()
-    while not cancel_event.wait(POLL_SECONDS):
+    while not flags[CANCEL]:
         if parent is not None and not parent.is_alive():
             break
+        time.sleep(POLL_SECONDS)
     trainer.cancel()
 
 

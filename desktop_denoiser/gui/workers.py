@@ -24,7 +24,7 @@ from PySide6.QtCore import QThread, Signal
 
 from ..core import preprocess
 from ..core.errors import DenoiserError
-from ..core.training_process import TrainingProcess
+from ..core.training_process import TrainingProcess, failure_message
 from ..core.noise import NoiseSpec
 from ..core.priority import lower_thread_priority
 
@@ -241,5 +241,12 @@ class TrainingThread(QThread):
         self.status.emit("Starting the training process…")
         signals = {"progress": self.progress, "epoch": self.epoch, "status": self.status,
                    "done": self.succeeded, "failed": self.failed}
-        for kind, *args in self.process.events():
-            signals[kind].emit(*args)
+        ended = False
+        try:
+            for kind, *args in self.process.events():
+                ended = kind in ("done", "failed")
+                signals[kind].emit(*args)
+        except Exception as exc:  # noqa: BLE001 - the window must always hear how the training ended
+            traceback.print_exc()
+            if not ended:
+                self.failed.emit(failure_message(exc))
