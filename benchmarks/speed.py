@@ -255,14 +255,15 @@ def latency(ctx) -> list[Table]:
         t.note(f"one-thread rows: {exc}")
     rows.sort(key=lambda r: [a for a, _ in LATENCY_MODELS].index(r["arch"]))
     for r in rows:
-        t.add(r["arch"], r["weights"], "1 (CLI denoise)" if r["one_thread"] else "default (window)",
+        t.add(r["arch"], r["weights"], "1 (window, CLI denoise)" if r["one_thread"] else "default",
               "XLA" if r["xla"] else "plain", fmt(r["run"][0]), fmt(r["run"][1]), fmt(r["denoise"][0]), fmt(r["denoise"][1]),
               fmt(r["predict"][0], 1), fmt(r["predict"][1], 1), "yes" if r["run"][0] <= 3.0 else "no")
     t.note(f"run(): Pipeline.run, one compiled graph that denoises and classifies the noisy and the denoised digit, {calls:,} calls; "
            f"denoise(1): Pipeline.denoise on a batch of one ({calls:,} calls, no classification); "
            f"predict(): Keras model.predict of the denoiser then the classifier ({predict_calls:,} calls)")
-    t.note("TF threads: the window keeps TensorFlow's default pools (it trains too) and compiles the one-digit graph "
-           "with XLA; `desktop-denoiser denoise` runs TensorFlow on one thread (device.use_one_thread)")
+    t.note("TF threads: the window and `desktop-denoiser denoise` run TensorFlow on one thread (device.use_one_thread; "
+           "the window's trainings run in their own process); 'default' is TensorFlow's own pools, where the one-digit "
+           "graph is compiled with XLA (a script that imports the core)")
     t.note(f"TensorFlow {tf.__version__}, {len(tf.config.list_physical_devices('GPU'))} GPU(s); wall-clock per call, garbage collector paused")
     if rows and not rows[0]["classifier_trained"]:
         t.note("classifier: not available, an untrained one of the same architecture was timed")

@@ -60,6 +60,7 @@ class Pipeline:
         fn = lambda f, spec, jit=False: tf.function(f, input_signature=[spec], autograph=False, jit_compile=jit)  # noqa: E731
         self._single = fn(self._run_single, one, self.xla)
         self._single_plain = fn(self._run_single, one) if self.xla else self._single
+        self._single_call = None  # its concrete function, once traced (see _call_single)
         self._denoise_many = fn(self._run_denoise, many) if denoiser is not None else None
         self._classify_many = fn(self._run_classify, many) if classifier is not None else None
         if warmup:
@@ -90,7 +91,7 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - XLA could not compile this model: use the plain graph
             if not self.xla:
                 raise
-            self.xla, self._single = False, self._single_plain
+            self.xla, self._single, self._single_call = False, self._single_plain, None
             self.run(zeros[0])
         if self._denoise_many is not None:
             self.denoise(zeros)
@@ -102,7 +103,7 @@ class Pipeline:
         x = np.ascontiguousarray(image, dtype=np.float32).reshape(1, 28, 28, 1)
         t0 = time.perf_counter()
         with self._lock:
-            y, probs = self._single(x)
+            y, probs = self._call_single(x)
             y, probs = y.numpy(), probs.numpy()
         seconds = time.perf_counter() - t0
         has_clf = self.classifier is not None
@@ -113,6 +114,13 @@ class Pipeline:
             probs_reconstruction=probs[1] if has_clf else None,
             seconds=seconds,
         )
+
+    def _call_single(self, x):
+        """Call the single-image graph's concrete function: a tf.function's own call binds and
+        checks its arguments in Python every time, about 0.4 ms of a 3 ms U-Net frame here."""
+        if self._single_call is None:
+            self._single_call = self._single.get_concrete_function()
+        return self._single_call(x)
 
     def denoise(self, images: np.ndarray) -> np.ndarray:
         """Denoise (N, 28, 28) images in batches; returns (N, 28, 28)."""

@@ -148,6 +148,10 @@ class InferenceWorker(QThread):
             from ..core import device
             from ..core.inference import Pipeline
 
+            # The window's TensorFlow work is one digit at a time (trainings run in their own
+            # process): one thread is fastest there (see device.use_one_thread).
+            device.use_one_thread()
+
             self.device = device.describe()
             self.status.emit("Loading models…")
             d_entry = self.store.find(denoiser) if denoiser else self.store.default("denoiser")
