@@ -28,6 +28,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "noise_repeats": (3, 3),  # each noise timing is the best of this many runs
     "throughput_seconds": (15, 60),  # CPU seconds of training per architecture
     "latency_calls": (500, 2000),  # Pipeline.run calls per architecture
+    "paced_calls": (25, 150),  # Pipeline.run calls with a pause before each (40 ms)
     "predict_calls": (30, 300),  # model.predict calls per architecture (about 30-100 ms each)
     "gui_seconds": (20, 60),  # CPU seconds of training while the GUI's event loop is watched
 }

@@ -64,6 +64,10 @@ def test_drawing_gives_a_live_prediction(qtbot, window):
     assert r.clean.shape == (28, 28) and r.reconstruction.shape == (28, 28)
     assert abs(float(r.probs_reconstruction.sum()) - 1.0) < 1e-4
     assert window.prediction.digit.text() == "1"
+    # the status bar: the median inference time of the frames so far
+    times = sorted(1000 * t for t in window._frame_times)
+    assert times and window.status_time.text() == f"inference {float(np.median(times)):.1f} ms"
+    assert f"median of the last {len(times)} frames" in window.status_time.toolTip()
     # undo empties the canvas: no prediction, not a crash
     n = window.frames_shown
     canvas.undo()

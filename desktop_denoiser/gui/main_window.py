@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from .workers import FrameRequest, FrameResult, InferenceWorker, ModelsInfo, Tra
 
 APP_TITLE = "Desktop Denoiser"
 FRAME_MS = 16  # throttle live updates to about one per screen frame
+FRAME_TIMES = 30  # the status bar shows the median inference time of the last frames
 MEASURE_LIMIT = 2000  # test digits a model trained in the window is measured on
 
 
@@ -88,6 +90,7 @@ class MainWindow(QMainWindow):
         self._tokens = itertools.count(1)
         self._jobs: dict[int, object] = {}
         self._last: Optional[FrameResult] = None
+        self._frame_times: collections.deque = collections.deque(maxlen=FRAME_TIMES)  # seconds, for the status bar
         self._training: Optional[TrainingThread] = None
         self._ending_trainings: set = set()  # threads that delivered their result and are ending
         self._models: Optional[ModelsInfo] = None
@@ -344,7 +347,11 @@ class MainWindow(QMainWindow):
                 self.prediction.caption.setText("Prediction")
         else:
             self.prediction.clear("No classifier loaded")
-        self.status_time.setText(f"inference {1000 * r.seconds:.1f} ms")
+        self._frame_times.append(r.seconds)
+        median = 1000 * float(np.median(self._frame_times))
+        self.status_time.setText(f"inference {median:.1f} ms")
+        self.status_time.setToolTip(f"Denoise + classify, median of the last {len(self._frame_times)} frames "
+                                    f"(this one: {1000 * r.seconds:.1f} ms)")
 
     # models ------------------------------------------------------------------------------------
 
@@ -352,6 +359,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 0 if text != "Ready" else 3000)
 
     def _models_loaded(self, info: ModelsInfo) -> None:
+        names = lambda i: (i.denoiser and i.denoiser.name, i.classifier and i.classifier.name)  # noqa: E731
+        if self._models is None or names(self._models) != names(info):
+            self._frame_times.clear()  # the status bar's median is per pair of models
         self._models = info
         self.status_device.setText(f"Device: {info.device}")
         self.training.set_device(info.device)
