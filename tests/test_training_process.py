@@ -119,8 +119,8 @@ def test_a_bad_config_is_refused_before_any_process_starts(store):
     (DatasetError("MNIST file not found: x"), "MNIST file not found: x"),
     (MemoryError(), training_process.OUT_OF_MEMORY),
     (type("ResourceExhaustedError", (Exception,), {})("OOM when allocating"), training_process.OUT_OF_MEMORY),
-    (RuntimeError("the GPU caught fire\nmore detail"), "Training failed: RuntimeError: the GPU caught fire"),
-    (KeyError(), "Training failed: KeyError"),
+    (RuntimeError("the GPU caught fire\nmore detail"), "RuntimeError: the GPU caught fire"),
+    (KeyError(), "KeyError"),
 ])
 def test_failure_messages(exc, expected):
     assert training_process.failure_message(exc) == expected

@@ -45,15 +45,20 @@ CANCELLED_EARLY = {"stop_reason": "cancelled", "best_epoch": None, "epochs": 0, 
 OUT_OF_MEMORY = "Training ran out of memory. Try a smaller batch size or training subset."
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "ResourceExhausted" in type(exc).__name__
+
+
 def failure_message(exc: BaseException) -> str:
-    """What a person is told when a training raised ``exc``."""
+    """What a person is told when a training raised ``exc`` (the window titles it "Training
+    failed"): our own errors as they are, running out of memory with advice, anything else as
+    its type and first line."""
     if isinstance(exc, DenoiserError):
         return str(exc)
-    name = type(exc).__name__
-    if isinstance(exc, MemoryError) or "ResourceExhausted" in name:
+    if _out_of_memory(exc):
         return OUT_OF_MEMORY
     first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"Training failed: {name}: {first}" if first else f"Training failed: {name}"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def exit_message(exitcode: Optional[int]) -> str:
@@ -211,8 +216,8 @@ def _child_main(conn, flags, config: TrainConfig, store: ModelStore, name: Optio
         }
         send("done", summary, entry)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a message for the parent
-        if not isinstance(exc, (DenoiserError, MemoryError)) and "ResourceExhausted" not in type(exc).__name__:
-            traceback.print_exc()
+        if not isinstance(exc, DenoiserError) and not _out_of_memory(exc):
+            traceback.print_exc()  # a bug: the details are for us
         send("failed", failure_message(exc))
     finally:
         conn.close()

@@ -24,9 +24,9 @@ from PySide6.QtCore import QThread, Signal
 
 from ..core import preprocess
 from ..core.errors import DenoiserError
-from ..core.training_process import TrainingProcess, failure_message
 from ..core.noise import NoiseSpec
 from ..core.priority import lower_thread_priority
+from ..core.training_process import TrainingProcess, failure_message
 
 
 @dataclasses.dataclass
