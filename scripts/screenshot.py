@@ -1,9 +1,15 @@
 """Open the real window (run under Xvfb or on a desktop), draw a digit, and save a screenshot.
 
-    xvfb-run -s "-screen 0 1400x950x24" python scripts/screenshot.py resources/screenshot.png [draw|test] [dark]
+    xvfb-run -s "-screen 0 1400x950x24" python scripts/screenshot.py resources/screenshot.png [draw|test|train] [dark]
+
+``train`` also starts a U-Net training from the panel and shoots once two epochs are drawn; the
+models folder is then a temporary copy, so the cancelled run is not saved into trained_models/.
 """
 
+import os
+import shutil
 import sys
+import tempfile
 import time
 
 from PySide6.QtCore import QTimer
@@ -52,6 +58,14 @@ def main(out: str, tab: str = "draw", scheme: str = "light", wait: float = 40.0)
         elif tab == "test":
             w.inputs.setCurrentIndex(2)
             w.inputs.test_index.setValue(3)
+        elif tab == "train":
+            w.inputs.setCurrentIndex(0)
+            seven(w.inputs.canvas)
+            panel = w.training
+            panel.arch.setCurrentIndex(panel.arch.findData("unet"))
+            panel.epochs.setValue(8)
+            panel.subset.setValue(6000)
+            panel.start.click()
 
     start = time.monotonic()
 
@@ -61,9 +75,22 @@ def main(out: str, tab: str = "draw", scheme: str = "light", wait: float = 40.0)
             act()
             for i in range(30):  # the same frame again: the status bar's median inference time settles
                 QTimer.singleShot(1000 + 40 * i, w.schedule_update)
-            QTimer.singleShot(3500, shoot)
+            QTimer.singleShot(3500, shoot if tab != "train" else lambda: wait_epochs(w))
         else:
             QTimer.singleShot(250, wait_ready)
+
+    def wait_epochs(w):
+        if len(w.training._val_x) >= 2 or time.monotonic() - start > 600:
+            QTimer.singleShot(3000, shoot)  # a few more batches on the curve
+        else:
+            QTimer.singleShot(500, lambda: wait_epochs(w))
+
+    if tab == "train":  # a copy of the models: the cancelled run is saved there, not in trained_models/
+        from desktop_denoiser.core import paths
+
+        models = tempfile.mkdtemp(prefix="screenshot-models-")
+        shutil.copytree(paths.bundled_models_dir(), models, dirs_exist_ok=True)
+        os.environ["DESKTOP_DENOISER_BUNDLED"] = models
 
     QTimer.singleShot(250, wait_ready)
     return gui_app.run(sys.argv[:1])
