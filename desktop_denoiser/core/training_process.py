@@ -206,10 +206,12 @@ def _child_main(conn, flags, config: TrainConfig, store: ModelStore, name: Optio
             flags[TRAINED] = True  # before the report: from now on a cancel keeps the model
             send("progress", p)
 
-        trainer = Trainer(config, on_progress=progress, on_epoch=lambda e: send("epoch", e),
-                          on_status=lambda s: send("status", s))
+        def status(text: str) -> None:
+            send("status", text)
+
+        trainer = Trainer(config, on_progress=progress, on_epoch=lambda e: send("epoch", e), on_status=status)
         threading.Thread(target=_watch, args=(flags, trainer), name="cancel-watch", daemon=True).start()
-        result, entry = workflows.train_and_save(trainer, store, name, lambda s: send("status", s), measure_it=False)
+        result, entry = workflows.train_and_save(trainer, store, name, status, measure_it=False)
         summary = {
             "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs": len(result.history),
             "seconds": result.seconds, "device": result.device, "cancelled": result.cancelled,

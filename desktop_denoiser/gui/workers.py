@@ -2,9 +2,9 @@
 
 * :class:`InferenceWorker` is a QThread that owns every TensorFlow call the window makes
   (loading models, denoising, classifying, sweeps, measuring a new model). The GUI thread
-  never touches TF, so a training in another thread cannot deadlock it. Frame requests are
-  coalesced: while one frame is computed, newer requests replace each other and only the
-  latest is computed next.
+  never touches TF (and trainings run in their own process), so nothing can deadlock it.
+  Frame requests are coalesced: while one frame is computed, newer requests replace each
+  other and only the latest is computed next.
 * :class:`TrainingThread` relays a training that runs in a child process (train and store;
   the window then measures the new model in the inference thread).
 """
