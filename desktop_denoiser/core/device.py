@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 import sys
+import threading
 
 
 def _cpu_name() -> str:
@@ -19,9 +21,21 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "CPU"
 
 
+# TensorFlow's C++ log lines (absl: "I0000 00:00:1796117077.803154    8097 cudart_stub.cc:31] ...")
+# and the one absl prints before its logging is set up.
+_TF_CHATTER = re.compile(rb"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]|"
+                         rb"WARNING: All log messages before absl::InitializeLog\(\) is called)")
+
+
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with the C++ start-up chatter (absl, oneDNN, CUDA probing) kept off
-    stderr, so that an error stays one line. Our own messages are printed after this."""
+    """Import TensorFlow with its C++ start-up chatter (absl, oneDNN, CUDA probing) kept off
+    stderr, so that an error stays one line. Our own messages are printed after this.
+
+    The chatter is written by C++ straight to file descriptor 2, so only a redirect of that
+    descriptor can hold it back. It goes through a pipe whose reader passes every line that is
+    not TensorFlow's log format on to the real stderr: other threads (the window's GUI thread
+    while the inference thread imports) keep their stderr, tracebacks included.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
@@ -29,20 +43,37 @@ def import_tensorflow_quietly() -> None:
     try:
         sys.stderr.flush()
         saved = os.dup(2)
+        read_end, write_end = os.pipe()
     except (OSError, ValueError):
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    reader = threading.Thread(target=_pass_on_all_but_chatter, args=(read_end, saved), name="tf-chatter", daemon=True)
+    reader.start()
     try:
-        os.dup2(devnull, 2)
+        os.dup2(write_end, 2)
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")  # CUDA probing logs here
     except ImportError:
         pass
     finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
         os.dup2(saved, 2)
+        os.close(write_end)
+        reader.join(5)
         os.close(saved)
-        os.close(devnull)
+
+
+def _pass_on_all_but_chatter(read_end: int, stderr_fd: int) -> None:
+    with os.fdopen(read_end, "rb") as pipe:
+        for line in pipe:
+            if not _TF_CHATTER.match(line):
+                try:
+                    os.write(stderr_fd, line)
+                except OSError:
+                    pass
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,6 +18,9 @@ def _excepthook(exc_type, exc, tb):
 
 
 def run(argv=None) -> int:
+    from .display import check
+
+    check()  # a missing X library or no display: one line and exit 1, not Qt's abort
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication

@@ -97,6 +97,8 @@ class DrawingCanvas(QWidget):
         self._strokes.append(self._current)
         self._redo.clear()
         self._paint_segment(self._current)
+        if len(self._strokes) == 1:
+            self.update()  # the whole canvas: the "Draw a digit here" placeholder goes at once
         self._emit_history()
         self.changed.emit()
 

@@ -1,0 +1,398 @@
+"""Soak: draw many digits into the real window, one after another, with a training in the middle.
+
+    python -m benchmarks.soak --digits 1000 --interval 0.3 [--xdotool] [--json OUT]
+
+The window is the real ``MainWindow`` on the bundled models (its data folder a temporary one,
+so the training's model lands there). A driver thread draws each digit as a person would: a
+mouse press, moves with the button held, a release, stroke after stroke, waits for the
+prediction, then clears the canvas and pauses ``--interval`` seconds. At the middle digit a
+small training starts from the window and runs while the drawing goes on.
+
+* default: synthesised Qt mouse events, sent to the canvas in the GUI thread (any platform,
+  offscreen too);
+* ``--xdotool``: real X events from ``xdotool`` (under Xvfb or a desktop, the xcb platform):
+  pointer moves and button presses go through the X server, Delete clears the canvas.
+
+Every ``--every`` digits it records a row: resident memory, the reference counts of None, True
+and False (a Qt binding that drops references to them aborts CPython once one reaches zero), the
+worst gap of a 10 ms timer in the GUI thread (the event loop's worst stall), frames shown and
+how many digits were read as the digit drawn. It prints the table at the end, and exits 1 when
+the counts drift or a digit got no prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+# What the counts may do between the first row after start-up and the last. Falling is what
+# kills: a binding that drops references (PySide6 6.12.0 on Python 3.11) takes about 900 from
+# None per drawn digit until CPython aborts. Rising cannot crash and costs no memory (None is
+# one object): PySide6 6.11.3 leaks about 24 references to None per digit while pyqtgraph
+# paints the probability bars. Both are bounded here, the fall tightly.
+FALL_LIMIT = 200
+RISE_PER_DIGIT = 50
+RSS_GROWTH_MB = 150  # resident memory from the first row after start-up to the last
+
+# Each digit as strokes of (x, y) points on the 280 px canvas, as a person might draw them.
+_ARC = [(140 + 70 * math.sin(t), 140 - 95 * math.cos(t)) for t in np.linspace(0, 2 * math.pi, 25)]
+DIGITS = {
+    0: [_ARC],
+    1: [[(120, 70), (145, 45), (145, 140), (145, 240)]],
+    2: [[(80, 90), (110, 50), (160, 45), (195, 80), (185, 125), (140, 170), (85, 230), (200, 230)]],
+    3: [[(85, 60), (150, 45), (190, 80), (150, 130), (115, 135)], [(150, 130), (195, 170), (180, 220), (120, 238), (80, 215)]],
+    4: [[(165, 45), (80, 170), (210, 170)], [(165, 45), (165, 240)]],
+    5: [[(195, 50), (100, 50), (92, 130), (150, 118), (195, 155), (190, 210), (140, 238), (85, 220)]],
+    6: [[(180, 50), (120, 90), (90, 160), (100, 220), (150, 238), (190, 200), (175, 150), (120, 145), (95, 180)]],
+    7: [[(75, 55), (205, 55), (160, 140), (125, 240)]],
+    8: [[(185, 75), (140, 45), (95, 75), (140, 135), (190, 185), (140, 238), (90, 185), (140, 135), (185, 75)]],
+    9: [[(185, 80), (140, 45), (95, 80), (120, 130), (180, 115), (185, 80), (175, 170), (160, 240)]],
+}
+
+
+def strokes_for(digit: int, rng) -> list[list[tuple[float, float]]]:
+    """The digit's strokes, shifted, scaled and wobbled a little (no two drawings alike)."""
+    scale = rng.uniform(0.85, 1.05)
+    dx, dy = rng.uniform(-15, 15, 2)
+    out = []
+    for stroke in DIGITS[digit]:
+        pts = []
+        for a, b in zip(stroke, stroke[1:]):
+            for t in np.linspace(0, 1, 5, endpoint=False):  # mouse-move density: every ~10 px
+                x, y = a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
+                pts.append((x, y))
+        pts.append(stroke[-1])
+        out.append([(float(np.clip(140 + scale * (x - 140) + dx + rng.normal(0, 1.2), 5, 275)),
+                     float(np.clip(140 + scale * (y - 140) + dy + rng.normal(0, 1.2), 5, 275))) for x, y in pts])
+    return out
+
+
+def rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except ImportError:
+        return float("nan")
+
+
+def refcounts() -> dict:
+    return {"None": sys.getrefcount(None), "True": sys.getrefcount(True), "False": sys.getrefcount(False)}
+
+
+def _census() -> dict:
+    import collections
+    import gc
+
+    return dict(collections.Counter(type(o).__name__ for o in gc.get_objects()))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--digits", type=int, default=1000)
+    p.add_argument("--interval", type=float, default=0.3, help="pause between two digits (seconds)")
+    p.add_argument("--every", type=int, default=100, help="digits per row of the table")
+    p.add_argument("--train-at", type=int, default=None, help="digit at which a training starts (default: the middle)")
+    p.add_argument("--no-training", action="store_true")
+    p.add_argument("--xdotool", action="store_true", help="draw with real X events (needs an X display and xdotool)")
+    p.add_argument("--models", default=str(ROOT / "trained_models"), help="the models folder (default: the bundled)")
+    p.add_argument("--json", default=None, help="also write the rows as JSON here")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mnist", default=None, help="mnist.npz for the training (default: $DESKTOP_DENOISER_MNIST, "
+                   "else ../shared/data/mnist.npz beside the checkout, else Keras's download)")
+    p.add_argument("--census", action="store_true", help="with each row, the object types whose count grew most")
+    args = p.parse_args(argv)
+    shared = ROOT.parent / "shared" / "data" / "mnist.npz"
+    if args.mnist or (not os.environ.get("DESKTOP_DENOISER_MNIST") and shared.is_file()):
+        os.environ["DESKTOP_DENOISER_MNIST"] = str(Path(args.mnist or shared).resolve())
+    if args.xdotool and shutil.which("xdotool") is None:
+        print("soak: --xdotool needs xdotool (apt-get install xdotool)", file=sys.stderr)
+        return 2
+    home = Path(tempfile.mkdtemp(prefix="soak-home-"))
+    os.environ["DESKTOP_DENOISER_HOME"] = str(home)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not args.xdotool and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        return _run(args, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _run(args, home: Path) -> int:
+    if os.environ.get("QT_QPA_PLATFORM", "xcb").startswith("xcb"):
+        from desktop_denoiser.gui.display import check
+
+        check()
+    from PySide6.QtCore import QObject, QPoint, QSettings, Qt, QTimer, Signal
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_denoiser.core.noise import NoiseSpec
+    from desktop_denoiser.core.store import DEFAULT_DENOISER, ModelStore
+    from desktop_denoiser.core.training import TrainConfig
+    from desktop_denoiser.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0], "-platform", os.environ.get("QT_QPA_PLATFORM", "xcb")])
+    # The bundled models, linked into a temporary folder: the model trained here lands there,
+    # never in trained_models/ (the store writes to a writable bundled folder).
+    bundled = home / "bundled"
+    bundled.mkdir()
+    for f in Path(args.models).iterdir():
+        if f.suffix in (".keras", ".json"):
+            try:
+                (bundled / f.name).symlink_to(f.resolve())
+            except OSError:
+                shutil.copy2(f, bundled / f.name)
+    store = ModelStore(bundled_dir=bundled, user_dir=home / "models")
+    window = MainWindow(store=store, settings=QSettings(str(home / "settings.ini"), QSettings.Format.IniFormat))
+    window.move(0, 0)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+    canvas = window.inputs.canvas
+
+    import gc
+
+    gc_pauses: list[tuple[float, float]] = []  # (start, seconds) of every collection, any thread
+    gc_start = [0.0]
+
+    def on_gc(event, info):
+        if event == "start":
+            gc_start[0] = time.perf_counter()
+        else:
+            gc_pauses.append((gc_start[0], time.perf_counter() - gc_start[0]))
+
+    gc.callbacks.append(on_gc)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+
+    class Bridge(QObject):
+        """The driver thread's requests, run in the GUI thread (queued)."""
+
+        call = Signal(object)
+
+        def __init__(self):
+            super().__init__()
+            self.call.connect(lambda fn: fn())
+
+    bridge = Bridge()
+
+    def in_gui(fn, timeout=30.0):
+        """Run ``fn`` in the GUI thread and return its result."""
+        box, done = [], threading.Event()
+        bridge.call.emit(lambda: (box.append(fn()), done.set()))
+        if not done.wait(timeout):
+            raise TimeoutError("the GUI thread did not answer in 30 s")
+        return box[0]
+
+    def qt_stroke(points):
+        # One event per trip to the GUI thread, as a mouse delivers them (the stall figures then
+        # measure the app, not a whole stroke delivered at once). QTest, not sendEvent/postEvent:
+        # from Python those two leak a reference to None on every call (PySide6 6.11 and 6.12).
+        left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        in_gui(lambda: QTest.mousePress(canvas, left, none, QPoint(*map(round, points[0]))))
+        for pt in points[1:]:
+            in_gui(lambda pt=pt: QTest.mouseMove(canvas, QPoint(*map(round, pt))))
+            time.sleep(0.004)
+        in_gui(lambda: QTest.mouseRelease(canvas, left, none, QPoint(*map(round, points[-1]))))
+
+    def xdo(*words):
+        subprocess.run(["xdotool", *map(str, words)], check=True, timeout=30)
+
+    def x_stroke(points, origin):
+        ox, oy = origin
+        cmd = ["mousemove", "--sync", int(ox + points[0][0]), int(oy + points[0][1]), "mousedown", 1]
+        for x, y in points[1:]:
+            cmd += ["mousemove", int(ox + x), int(oy + y), "sleep", 0.004]
+        cmd += ["mouseup", 1]
+        xdo(*cmd)
+
+    state = {"error": None, "rows": [], "training": None, "trained": None}
+    rng = np.random.default_rng(args.seed)
+    train_at = None if args.no_training else (args.train_at if args.train_at is not None else args.digits // 2)
+
+    def wait_for(cond, timeout=60.0, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            time.sleep(0.005)
+        raise TimeoutError(f"timed out waiting for {what}")
+
+    def training_done(*_):
+        # The window selects the model it has just trained (a quick, weak one here); switch
+        # back to the default, as a person comparing models would.
+        state["trained"] = time.perf_counter()
+        QTimer.singleShot(500, lambda: window.select_denoiser(DEFAULT_DENOISER))
+
+    def start_training():
+        cfg = TrainConfig(arch="conv", noise=NoiseSpec.parse("uniform:0.5"), epochs=2, subset=3000, batch_size=64,
+                          val_limit=300, patience=None, seed=0)
+        assert window.start_training(cfg, "soak"), "the window did not start the training"
+        window._training.succeeded.connect(training_done)
+        window._training.failed.connect(lambda msg: (state.__setitem__("training_error", msg), training_done()))
+        return True
+
+    def drive():
+        try:
+            wait_for(lambda: window._models is not None and window._models.classifier is not None, 180, "the models")
+            in_gui(lambda: window.inputs.setCurrentIndex(0))
+            in_gui(lambda: window.noise.set_spec(NoiseSpec("none")))
+            if args.xdotool:
+                time.sleep(1.0)  # let the window map
+                origin = in_gui(lambda: (canvas.mapToGlobal(canvas.rect().topLeft()).x(),
+                                         canvas.mapToGlobal(canvas.rect().topLeft()).y()))
+                wid = subprocess.run(["xdotool", "search", "--name", "Desktop Denoiser"], capture_output=True,
+                                     text=True).stdout.split()
+                if wid:
+                    subprocess.run(["xdotool", "windowfocus", "--sync", wid[0]], timeout=30)
+            block = {"right": 0, "drawn": 0, "start": time.perf_counter()}
+            row(0, block)
+            for i in range(1, args.digits + 1):
+                if train_at is not None and i == train_at:
+                    state["training"] = time.perf_counter()
+                    in_gui(start_training)
+                digit = (i - 1) % 10
+                shown = window.frames_shown
+                for stroke in strokes_for(digit, rng):
+                    if args.xdotool:
+                        x_stroke(stroke, origin)
+                    else:
+                        qt_stroke(stroke)
+                # the prediction for the finished drawing: once the window has sent its last
+                # frame, ask for one more and wait for it (it is computed from the final canvas)
+                wait_for(lambda: in_gui(lambda: not window._timer.isActive()) and window.inference._pending is None,
+                         60, "the last frame request")
+                mark = window.frames_shown
+                in_gui(window.schedule_update)
+                wait_for(lambda: window.frames_shown > mark and window._last is not None
+                         and window._last.probs_reconstruction is not None, 60, f"the prediction of digit {i}")
+                predicted = in_gui(lambda: window.prediction.current)
+                block["drawn"] += 1
+                block["right"] += int(predicted == digit)
+                if args.xdotool:
+                    xdo("key", "Delete")
+                else:
+                    in_gui(canvas.clear)
+                wait_for(lambda: canvas.is_empty(), 30, "the canvas to clear")
+                if i % args.every == 0 or i == args.digits:
+                    row(i, block)
+                    block = {"right": 0, "drawn": 0, "start": time.perf_counter()}
+                time.sleep(args.interval)
+            if state["training"] is not None:
+                wait_for(lambda: state["trained"] is not None, 600, "the training to finish")
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            state["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            bridge.call.emit(app.quit)
+
+    def row(i, block):
+        now = time.perf_counter()
+        t = np.asarray([x for x in ticks if x >= block["start"]])
+        gaps = np.diff(t) * 1000 if len(t) > 1 else np.zeros(1)
+        worst_at = float(t[1:][int(np.argmax(gaps))]) if len(t) > 1 else now
+        pauses = [d for start, d in gc_pauses if start >= block["start"]]
+        gc_in_worst = [d for start, d in gc_pauses if worst_at - gaps.max() / 1000 <= start <= worst_at]
+        del gc_pauses[:]
+        in_gui(gc.collect)
+        counts = in_gui(refcounts)
+        if args.census:
+            census = in_gui(_census)
+            grown = {k: v - state.get("census", {}).get(k, 0) for k, v in census.items()}
+            state["census"] = census
+            print("census:", sorted(grown.items(), key=lambda kv: -kv[1])[:8], flush=True)
+        state["rows"].append({
+            "digits": i, "seconds": round(now - t0, 1), "rss_mb": round(rss_mb(), 1), **counts,
+            "worst_stall_ms": round(float(gaps.max()), 1),
+            "gc_max_ms": round(1000 * max(pauses), 1) if pauses else 0.0,
+            "gc_in_worst_ms": round(1000 * sum(gc_in_worst), 1), "frames": window.frames_shown,
+            "read_right": f"{block['right']}/{block['drawn']}" if block["drawn"] else "-",
+            "training": ("running" if state["training"] and not state["trained"] else
+                         "done" if state["trained"] else "-"),
+        })
+        del ticks[: max(0, len(ticks) - 2)]
+        print(json.dumps(state["rows"][-1]), flush=True)
+
+    t0 = time.perf_counter()
+    threading.Thread(target=drive, name="soak-driver", daemon=True).start()
+    app.exec()
+    timer.stop()
+    window.close()
+    return report(args, state)
+
+
+def report(args, state) -> int:
+    rows = state["rows"]
+    cols = ["digits", "seconds", "rss_mb", "None", "True", "False", "worst_stall_ms", "gc_in_worst_ms", "gc_max_ms",
+            "frames", "read_right", "training"]
+    mode = "X events (xdotool)" if args.xdotool else "Qt mouse events"
+    print(f"\nsoak: {args.digits} digits drawn with {mode}, {args.interval:.2f} s apart, "
+          f"Python {sys.version.split()[0]}, PySide6 {_pyside_version()}")
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+    status = 0
+    if state.get("training_error"):
+        print(f"training failed: {state['training_error']}")
+        status = 1
+    if state["error"]:
+        print(f"error: {state['error']}")
+        status = 1
+    if len(rows) >= 2:
+        # from the first row after start-up (TF and the models are loaded by then) to the last
+        first, last = rows[1] if len(rows) > 2 else rows[0], rows[-1]
+        digits = max(1, last["digits"] - first["digits"])
+        rise = max(FALL_LIMIT, RISE_PER_DIGIT * digits)
+        drift = {k: last[k] - first[k] for k in ("None", "True", "False")}
+        per_digit = {k: round(v / digits, 1) for k, v in drift.items()}
+        print(f"reference counts from digit {first['digits']} to {last['digits']}: {drift}, per digit {per_digit} "
+              f"(allowed: a fall of {FALL_LIMIT}, a rise of {rise:.0f})")
+        growth = last["rss_mb"] - first["rss_mb"]
+        print(f"memory from digit {first['digits']} to {last['digits']}: {first['rss_mb']} -> {last['rss_mb']} MB "
+              f"(allowed growth {RSS_GROWTH_MB} MB)")
+        stalls = [r["worst_stall_ms"] for r in rows[1:]]
+        print(f"worst event-loop stall: first block {stalls[0]} ms, last block {stalls[-1]} ms, "
+              f"worst of all {max(stalls)} ms")
+        if any(v < -FALL_LIMIT or v > rise for v in drift.values()) or growth > RSS_GROWTH_MB:
+            status = 1
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "error": state["error"], "status": status}, indent=1))
+    return status
+
+
+def _pyside_version() -> str:
+    try:
+        import PySide6
+
+        return PySide6.__version__
+    except ImportError:
+        return "?"
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # TF + Qt teardown is slow and not always clean; the table is out
