@@ -39,11 +39,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 # What the counts may do between the first row after start-up and the last. Falling is what
 # kills: a binding that drops references (PySide6 6.12.0 on Python 3.11) takes about 900 from
-# None per drawn digit until CPython aborts. Rising cannot crash and costs no memory (None is
-# one object): PySide6 6.11.3 leaks about 24 references to None per digit while pyqtgraph
-# paints the probability bars. Both are bounded here, the fall tightly.
+# None per drawn digit until CPython aborts; a fall of more than FALL_LIMIT fails the soak.
+# Rising cannot crash and costs no memory (None is one object), so it is reported, not judged:
+# numpy 2.4's ``np.issubdtype(tuple, np.floating)`` leaks one reference to None per call, and
+# pyqtgraph's colour functions call it each time the probability bars are painted (about 25 to
+# 50 per drawn digit); a model load adds the references its new objects hold.
 FALL_LIMIT = 200
-RISE_PER_DIGIT = 50
 RSS_GROWTH_MB = 150  # resident memory from the first row after start-up to the last
 
 # Each digit as strokes of (x, y) points on the 280 px canvas, as a person might draw them.
@@ -119,6 +120,8 @@ def main(argv=None) -> int:
     p.add_argument("--mnist", default=None, help="mnist.npz for the training (default: $DESKTOP_DENOISER_MNIST, "
                    "else ../shared/data/mnist.npz beside the checkout, else Keras's download)")
     p.add_argument("--census", action="store_true", help="with each row, the object types whose count grew most")
+    p.add_argument("--stall-stacks", type=float, default=None, metavar="MS",
+                   help="print what the GUI thread is doing whenever it has not ticked for this long")
     args = p.parse_args(argv)
     shared = ROOT.parent / "shared" / "data" / "mnist.npz"
     if args.mnist or (not os.environ.get("DESKTOP_DENOISER_MNIST") and shared.is_file()):
@@ -275,7 +278,6 @@ def _run(args, home: Path) -> int:
                     state["training"] = time.perf_counter()
                     in_gui(start_training)
                 digit = (i - 1) % 10
-                shown = window.frames_shown
                 for stroke in strokes_for(digit, rng):
                     if args.xdotool:
                         x_stroke(stroke, origin)
@@ -337,6 +339,26 @@ def _run(args, home: Path) -> int:
 
     t0 = time.perf_counter()
     threading.Thread(target=drive, name="soak-driver", daemon=True).start()
+    if args.stall_stacks:
+        gui_ident = threading.get_ident()
+
+        def stall_watch():
+            import traceback
+
+            reported = None
+            while True:
+                time.sleep(0.01)
+                last = ticks[-1] if ticks else None
+                if last is None or last == reported:
+                    continue
+                if (time.perf_counter() - last) * 1000 > args.stall_stacks:
+                    frame = sys._current_frames().get(gui_ident)
+                    where = "".join(traceback.format_stack(frame)[-4:]) if frame else "(no Python frame)"
+                    del frame  # holding it would keep the GUI thread's locals (a QPainter) alive
+                    print(f"GUI thread silent for {args.stall_stacks:.0f} ms; it is in:\n{where}", flush=True)
+                    reported = last
+
+        threading.Thread(target=stall_watch, name="stall-watch", daemon=True).start()
     app.exec()
     timer.stop()
     window.close()
@@ -365,18 +387,17 @@ def report(args, state) -> int:
         # from the first row after start-up (TF and the models are loaded by then) to the last
         first, last = rows[1] if len(rows) > 2 else rows[0], rows[-1]
         digits = max(1, last["digits"] - first["digits"])
-        rise = max(FALL_LIMIT, RISE_PER_DIGIT * digits)
         drift = {k: last[k] - first[k] for k in ("None", "True", "False")}
         per_digit = {k: round(v / digits, 1) for k, v in drift.items()}
         print(f"reference counts from digit {first['digits']} to {last['digits']}: {drift}, per digit {per_digit} "
-              f"(allowed: a fall of {FALL_LIMIT}, a rise of {rise:.0f})")
+              f"(a fall of more than {FALL_LIMIT} fails; rises are reported only)")
         growth = last["rss_mb"] - first["rss_mb"]
         print(f"memory from digit {first['digits']} to {last['digits']}: {first['rss_mb']} -> {last['rss_mb']} MB "
               f"(allowed growth {RSS_GROWTH_MB} MB)")
         stalls = [r["worst_stall_ms"] for r in rows[1:]]
         print(f"worst event-loop stall: first block {stalls[0]} ms, last block {stalls[-1]} ms, "
               f"worst of all {max(stalls)} ms")
-        if any(v < -FALL_LIMIT or v > rise for v in drift.values()) or growth > RSS_GROWTH_MB:
+        if any(v < -FALL_LIMIT for v in drift.values()) or growth > RSS_GROWTH_MB:
             status = 1
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "error": state["error"], "status": status}, indent=1))

@@ -208,3 +208,102 @@ def test_subset_is_a_prefix_of_the_same_shuffle():
 def test_subset_too_small_is_a_dataset_error():
     with pytest.raises(DatasetError):
         data.train_val_split(_fake_mnist(), 0.1, seed=0, subset=9)
+
+
+# ----------------------------------------------------------------------------------------------
+# what is wrong with a file that is not MNIST: one sentence, before any training
+
+
+def _small(x_train=None, y_train=None, x_test=None, y_test=None) -> dict:
+    rng = np.random.default_rng(0)
+    return dict(
+        x_train=rng.integers(0, 256, (30, 28, 28), dtype=np.uint8) if x_train is None else x_train,
+        y_train=np.arange(30) % 10 if y_train is None else y_train,
+        x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8) if x_test is None else x_test,
+        y_test=np.arange(5) % 10 if y_test is None else y_test,
+    )
+
+
+def _refused(path: Path, *words) -> str:
+    with pytest.raises(DatasetError) as info:
+        data.load_mnist(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def test_a_npy_file_is_refused_with_a_message(tmp_path):
+    path = tmp_path / "x_train.npy"
+    np.save(path, np.zeros((10, 28, 28), np.uint8))  # was: TypeError from `with np.load(...)`
+    _refused(path, "a single NumPy array (.npy)", "x_train, y_train, x_test and y_test")
+
+
+@pytest.mark.parametrize("content", [b"hello, this is text\n", b"", b"\x80\x04K\x01."])
+def test_a_file_that_is_no_npz_gets_no_advice_to_unpickle_it(tmp_path, content):
+    path = tmp_path / "mnist.npz"
+    path.write_bytes(content)
+    message = _refused(path, "is not an mnist.npz (not a NumPy .npz archive)")
+    assert "pickle" not in message and "unsafe" not in message
+
+
+def test_an_npz_of_python_objects_gets_no_advice_to_unpickle_it(tmp_path):
+    objects = np.empty(2, dtype=object)
+    objects[:] = [np.zeros((28, 28)), "x"]
+    path = _write_npz(tmp_path / "pickled.npz", x_train=objects, y_train=np.zeros(2), x_test=objects, y_test=np.zeros(2))
+    message = _refused(path, "holds Python objects")
+    assert "allow_pickle" not in message and "unsafe" not in message
+
+
+def test_images_scaled_to_0_1_are_refused_not_cut_to_black_and_white(tmp_path):
+    arrays = _small()
+    arrays["x_train"] = arrays["x_train"].astype(np.float32) / 255.0  # was silently cast: all 0 but the 1.0 pixels
+    _refused(_write_npz(tmp_path / "float.npz", **arrays), "x_train", "as if scaled to [0, 1]", "0-255")
+
+
+def test_float_images_with_whole_pixel_values_are_accepted(tmp_path):
+    arrays = _small()
+    floats = {**arrays, "x_train": arrays["x_train"].astype(np.float64), "y_train": arrays["y_train"].astype(np.float32)}
+    m = data.load_mnist(_write_npz(tmp_path / "f.npz", **floats))
+    assert m.x_train.dtype == np.uint8 and np.array_equal(m.x_train, arrays["x_train"])
+    assert m.y_train.dtype == np.int64 and np.array_equal(m.y_train, arrays["y_train"])
+
+
+@pytest.mark.parametrize("x, words", [
+    (np.full((30, 28, 28), 300, np.int32), ("values from 300 to 300", "outside the pixel values 0-255")),
+    (np.full((30, 28, 28), np.nan, np.float32), ("NaN or infinite",)),
+    (np.full((30, 28, 28), True), ("holds bool values",)),
+])
+def test_images_that_are_no_pixels_are_refused(tmp_path, x, words):
+    _refused(_write_npz(tmp_path / "bad.npz", **_small(x_train=x)), "x_train", *words)
+
+
+@pytest.mark.parametrize("name, labels, words", [
+    ("y_train", np.arange(30) % 11, ("labels from 0 to 10", "digits 0-9")),
+    ("y_test", np.array([0, 1, -1, 2, 3]), ("labels from -1 to 3",)),
+    ("y_train", np.full(30, 0.5), ("not whole numbers",)),
+    ("y_train", np.zeros((30, 10)), ("has shape (30, 10)",)),
+])
+def test_labels_outside_0_to_9_are_refused(tmp_path, name, labels, words):
+    """They used to reach TensorFlow, whose InvalidArgumentError ended the classifier's training."""
+    _refused(_write_npz(tmp_path / "labels.npz", **_small(**{name: labels})), name, *words)
+
+
+@pytest.mark.parametrize("which", ["x_test", "x_train"])
+def test_an_empty_set_is_refused(tmp_path, which):
+    """An empty test set wrote NaN figures into the model's metadata after the whole training."""
+    y_name = "y" + which[1:]
+    arrays = _small(**{which: np.zeros((0, 28, 28), np.uint8), y_name: np.zeros(0, np.int64)})
+    assert _refused(_write_npz(tmp_path / "empty.npz", **arrays)).endswith(f": {which} holds no images.")
+
+
+def test_an_empty_test_set_is_refused_before_the_training(tmp_path):
+    from desktop_denoiser.core.training import TrainConfig, Trainer
+
+    arrays = _small(x_test=np.zeros((0, 28, 28), np.uint8), y_test=np.zeros(0, np.int64))
+    path = _write_npz(tmp_path / "empty.npz", **arrays)
+    statuses = []
+    with pytest.raises(DatasetError):
+        Trainer(TrainConfig(arch="conv", epochs=1, mnist=str(path)), on_status=statuses.append).run()
+    assert statuses == ["Loading MNIST…"]  # nothing was built or trained

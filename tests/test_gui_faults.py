@@ -18,6 +18,7 @@ from PIL import Image
 pytest.importorskip("pytestqt")
 
 
+from conftest import open_image  # noqa: E402
 from desktop_denoiser.core.noise import NoiseSpec  # noqa: E402
 from desktop_denoiser.core.training import TrainConfig  # noqa: E402
 
@@ -69,7 +70,7 @@ def test_bad_image_files_give_a_message(qtbot, window, tmp_path, mnist, name):
         data = good[:mid] + bytes(b ^ 0xFF for b in good[mid : mid + 64]) + good[mid + 64 :]
     path = tmp_path / name
     path.write_bytes(data)
-    assert not window.open_image(str(path))
+    assert not open_image(qtbot, window, path)
     assert name in last_message(window)
     assert_alive(qtbot, window)
 
@@ -77,7 +78,7 @@ def test_bad_image_files_give_a_message(qtbot, window, tmp_path, mnist, name):
 def test_huge_image_is_refused(qtbot, window, tmp_path):
     path = tmp_path / "bomb.png"
     Image.new("1", (9000, 9000)).save(path)  # 81 megapixels, a few kB on disk
-    assert not window.open_image(str(path))
+    assert not open_image(qtbot, window, path)
     assert "megapixel" in last_message(window).lower()
     assert_alive(qtbot, window)
 
@@ -102,7 +103,7 @@ def test_unusual_png_modes_are_read_and_recognised(qtbot, window, tmp_path, mnis
     path = tmp_path / name
     _variants(mnist)[name].save(path)
     n = window.frames_shown
-    assert window.open_image(str(path))
+    assert open_image(qtbot, window, path)
     qtbot.waitUntil(lambda: window.frames_shown > n and window._last.probs_reconstruction is not None, timeout=30_000)
     assert window._last.analysis.polarity is not None
     assert window.prediction.current == int(mnist.y_test[0])
@@ -115,7 +116,7 @@ def test_animated_png_uses_the_first_frame(qtbot, window, tmp_path, mnist):
     path = tmp_path / "animated.png"
     first.save(path, save_all=True, append_images=[second], duration=100, loop=0)
     n = window.frames_shown
-    assert window.open_image(str(path))
+    assert open_image(qtbot, window, path)
     qtbot.waitUntil(lambda: window.frames_shown > n and window._last.probs_reconstruction is not None, timeout=30_000)
     assert window.prediction.current == int(mnist.y_test[0])
 
@@ -125,7 +126,7 @@ def test_blank_images_show_no_prediction(qtbot, window, tmp_path, value):
     path = tmp_path / f"blank{value}.png"
     Image.new("L", (100, 100), value).save(path)
     n = window.frames_shown
-    assert window.open_image(str(path))
+    assert open_image(qtbot, window, path)
     qtbot.waitUntil(lambda: window.frames_shown > n, timeout=30_000)
     assert window._last.empty and window.prediction.digit.text() == "–"
     assert not window.message_boxes
@@ -199,7 +200,8 @@ def test_failed_save_leaves_the_old_file_intact(qtbot, window, tmp_path, monkeyp
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert not window.save_reconstruction(str(blocker / "out.png"))
-    assert "Cannot write" in last_message(window) or "Could not save" in window.statusBar().currentMessage() or True
+    text = last_message(window)
+    assert "Cannot write" in text and str(blocker) in text
     assert_alive(qtbot, window)
 
 
@@ -317,3 +319,86 @@ def test_test_digits_load_in_the_background_or_say_how_to_get_them(qtbot, make_w
     kind, image = w2.inputs.payload()
     assert kind == "ready28" and image.shape == (28, 28) and image.max() > 0.5
     assert f"<b>{w2.inputs.test_label_value()}</b>" in w2.inputs.test_label.text()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_fifo_or_a_device_is_refused_without_blocking(qtbot, window, tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # nobody writes to it: open() without O_NONBLOCK would wait forever
+    assert not open_image(qtbot, window, fifo, timeout=10_000)
+    assert "pipe.png" in (text := last_message(window)) and "named pipe" in text
+    if Path("/dev/zero").exists():  # endless: must be refused, not read until memory runs out
+        assert not open_image(qtbot, window, "/dev/zero", timeout=10_000)
+        assert "character device" in last_message(window)
+    assert_alive(qtbot, window)
+
+
+def test_a_slow_read_never_blocks_the_window(qtbot, window, tmp_path, monkeypatch, mnist):
+    """The file is read in a background thread: the GUI thread's timers keep firing meanwhile,
+    and an open replaced by a newer one is dropped."""
+    from desktop_denoiser.core import imageio
+
+    release = threading.Event()
+    real = imageio.load_image
+
+    def slow(path):
+        if Path(path).name == "slow.png":
+            release.wait(30)
+        return real(path)
+
+    monkeypatch.setattr(imageio, "load_image", slow)
+    slow_path, fast_path = tmp_path / "slow.png", tmp_path / "fast.png"
+    Image.fromarray(255 - digit(mnist, 0)).save(slow_path)
+    Image.fromarray(255 - digit(mnist, 1)).save(fast_path)
+    ticks = []
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    opened = []
+    window.image_opened.connect(lambda ok, path: opened.append((ok, path)))
+    window.open_image(str(slow_path))
+    qtbot.wait(300)  # the slow read is still blocked in its thread
+    assert len(ticks) >= 10, "the GUI thread was blocked by the read"
+    assert opened == []
+    assert open_image(qtbot, window, fast_path)  # a newer open: shown at once
+    release.set()
+    qtbot.wait(300)
+    timer.stop()
+    assert opened == [(True, str(fast_path))]  # the older, slower one was dropped
+    assert window.inputs._image_path == str(fast_path)
+
+
+def test_a_broken_user_model_never_hides_the_working_bundled_one(qtbot, make_window, tiny_models, tmp_path):
+    """A user's unet-mixed.keras that is a zip but no model, beside a model whose metadata has the
+    wrong types: the window comes up on the bundled default, says what failed, lists both."""
+    import json
+    import zipfile
+
+    user = tmp_path / "user_models"
+    user.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(user / "unet-mixed.keras", "w") as z:  # passes a zip check, fails to load
+        z.writestr("config.json", "{\"class_name\": \"Nothing\"}")
+        z.writestr("metadata.json", "{}")
+    meta = json.loads((tiny_models.folder / "unet-mixed.json").read_text())
+    (user / "unet-mixed.json").write_text(json.dumps(meta))
+    (user / "weird.keras").write_bytes((tiny_models.folder / f"{tiny_models.conv_name}.keras").read_bytes())
+    weird = json.loads((tiny_models.folder / f"{tiny_models.conv_name}.json").read_text())
+    weird.update({"metrics": {"test_psnr": "high", "test_accuracy_denoised": None}, "created": 5})
+    (user / "weird.json").write_text(json.dumps(weird))
+    w = make_window()
+    assert w._models.denoiser is not None and w._models.denoiser.name == "unet-mixed"
+    assert w._models.denoiser.source == "bundled"
+    assert w._models.classifier is not None
+    qtbot.waitUntil(lambda: bool(w.message_boxes), timeout=TIMEOUT)
+    text = last_message(w)
+    assert "unet-mixed" in text and "could not be loaded" in text
+    names = [w.model_combo.itemData(i) for i in range(w.model_combo.count())]
+    assert "weird" in names
+    w.select_denoiser("weird")  # its figures are unknown, it still loads and describes
+    qtbot.waitUntil(lambda: w._models.denoiser is not None and w._models.denoiser.name == "weird", timeout=TIMEOUT)
+    assert not w.message_boxes
+    w.manage_models()  # the models dialog lists them all without a traceback
+    assert not w.message_boxes
+    assert_alive(qtbot, w)

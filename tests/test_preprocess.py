@@ -538,6 +538,7 @@ def test_deterministic_and_pure(mnist):
 # Speed
 
 
+@pytest.mark.perf  # a timing: fails on a loaded machine; run with -m perf
 def test_speed_small_and_large():
     small = np.zeros((28, 28), np.float32)
     small[6:22, 12:16] = 1.0

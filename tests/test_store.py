@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
+import sys
 import zipfile
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 
 from desktop_denoiser.core import models, store as store_mod
-from desktop_denoiser.core.errors import DenoiserError, ModelFileError, SaveError
+from desktop_denoiser.core.errors import ConfigError, DenoiserError, ModelFileError, SaveError
 from desktop_denoiser.core.store import FORMAT, ModelStore, load_keras
 
 META = {"kind": "denoiser", "architecture": "conv", "noise_label": "uniform:level=0.9",
@@ -56,7 +58,8 @@ def test_save_and_load_round_trip(store, conv_model):
     assert entry.path == store.bundled_dir / "my-conv.keras"
     assert entry.path.is_file() and entry.path.with_suffix(".json").is_file()
     on_disk = json.loads(entry.path.with_suffix(".json").read_text(encoding="utf-8"))
-    assert on_disk == {**META, "name": "my-conv", "format": FORMAT}
+    assert on_disk == {**META, "name": "my-conv", "format": FORMAT, "run_id": on_disk["run_id"]}
+    assert re.fullmatch(r"[0-9a-f]{32}", on_disk["run_id"])  # names the run: see test_figures_never_cross_runs
 
     loaded = store.load("my-conv")
     assert loaded.entry.meta == on_disk
@@ -451,3 +454,396 @@ def test_find_prefers_a_stored_name_over_an_unrelated_folder(store, conv_model, 
     (work / "mine").mkdir(parents=True)  # e.g. the user's own folder of digits called 'mine'
     monkeypatch.chdir(work)
     assert store.find("mine").path == store.bundled_dir / "mine.keras"
+
+
+# ----------------------------------------------------------------------------------------------
+# reservations: names are taken once, at the start, by one run
+
+
+def _read_only(path: Path):
+    """Make ``path`` a folder nobody may create files in, even root (chattr +i); returns the undo,
+    or skips the test when that cannot be done here."""
+    import shutil
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    if getattr(os, "geteuid", lambda: 1)() != 0:
+        os.chmod(path, 0o555)
+        return lambda: os.chmod(path, stat.S_IRWXU)
+    if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
+        return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+    pytest.skip("running as root where chattr +i is not available: cannot make a read-only folder")
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) if folder.is_dir() else []
+
+
+def test_two_saves_of_one_name_at_once_give_two_consistent_models(store, conv_model):
+    """Two real saves of the same name in two threads, started together: before reservations
+    both took the free name and the last rename won, leaving one run's .json beside the other's
+    .keras."""
+    import threading
+
+    dense = models.build("dense")
+    start = threading.Barrier(2)
+    saved, errors = {}, []
+
+    def save(model, arch):
+        try:
+            start.wait()
+            saved[arch] = store.save(model, {**META, "architecture": arch, "parameters": model.count_params()}, "same")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(m, a)) for m, a in ((conv_model, "conv"), (dense, "dense"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(e.name for e in saved.values()) == ["same", "same-2"]
+    assert sorted(p.name for p in store.bundled_dir.iterdir()) == ["same-2.json", "same-2.keras", "same.json", "same.keras"]
+    for arch, entry in saved.items():
+        on_disk = json.loads(entry.path.with_suffix(".json").read_text())
+        loaded = store.load(entry.name)
+        assert on_disk["architecture"] == arch == loaded.model.name  # the metadata describes its own model
+        assert on_disk["parameters"] == loaded.model.count_params()
+        assert on_disk["run_id"] == entry.meta["run_id"]
+    assert saved["conv"].meta["run_id"] != saved["dense"].meta["run_id"]
+
+
+def test_a_reserved_name_is_not_given_to_another_run(store, conv_model):
+    with store.reserve("busy") as res:
+        assert res.name == "busy" and res.requested == "busy"
+        assert _hidden(store.bundled_dir) == [".busy.lock"]
+        other = store.reserve("busy")  # while the first run trains
+        assert (other.name, other.requested) == ("busy-2", "busy")
+        other.release()
+        assert store.save(conv_model, META, "busy").name == "busy-2"  # released unused: free again
+        entry = store.save(conv_model, META, reservation=res)
+        assert entry.name == "busy"
+    assert _hidden(store.bundled_dir) == []  # released: the lock file is gone
+    assert [e.name for e in store.entries()] == ["busy", "busy-2"]
+    with pytest.raises(SaveError):  # a reservation that ended saves nothing
+        store.save(conv_model, META, reservation=res)
+
+
+def test_figures_never_cross_runs(store, conv_model):
+    """A figures rewrite for a run whose model was replaced since is refused: it would describe
+    another run's model."""
+    first = store.save(conv_model, {**META, "note": "run A"}, "x")
+    second = store.save(models.build("conv"), {**META, "note": "run B"}, "x", overwrite=True)
+    json_path = first.path.with_suffix(".json")
+    before = json_path.read_bytes()
+    with pytest.raises(SaveError) as info:
+        store.update_metadata(first, {"metrics": {"test_psnr": 99.0}})
+    assert "x was replaced or deleted" in str(info.value)
+    assert json_path.read_bytes() == before
+    assert json.loads(before)["note"] == "run B"
+    # the figures of the run that is there are written
+    updated = store.update_metadata(second, {"metrics": {"test_psnr": 20.5}})
+    assert json.loads(json_path.read_text())["metrics"] == {"test_psnr": 20.5} == updated.meta["metrics"]
+    assert _hidden(store.bundled_dir) == []
+
+
+@pytest.mark.parametrize("name", ["a" * 300, "b" * (store_mod.MAX_NAME_LENGTH + 1)])
+def test_a_name_too_long_is_refused_before_anything_is_written(store, name):
+    with pytest.raises(ConfigError) as info:
+        store.reserve(name)
+    assert str(info.value) == f"The model name is too long ({len(name)} characters; at most {store_mod.MAX_NAME_LENGTH})."
+    assert _listing(store.bundled_dir) == {}
+    assert store.reserve("c" * store_mod.MAX_NAME_LENGTH).name == "c" * store_mod.MAX_NAME_LENGTH
+
+
+def test_a_read_only_folder_is_refused_before_anything_is_written(tmp_path, conv_model):
+    folder = tmp_path / "ro"
+    undo = _read_only(folder)
+    try:
+        store = ModelStore(bundled_dir=folder, user_dir=tmp_path / "user", write_to=folder)
+        assert store.write_dir == folder  # no fallback to the user's folder
+        with pytest.raises(SaveError) as info:
+            store.reserve("x")
+        assert str(info.value).startswith(f"Cannot write to {folder}: ")
+        with pytest.raises(SaveError):
+            store.save(conv_model, META, "x")
+        with pytest.raises(SaveError) as info:
+            store.reserve("x", folder / "sub")
+        assert str(info.value).startswith(f"Cannot create the folder {folder / 'sub'}: ")
+        assert list(folder.iterdir()) == [] and not (tmp_path / "user").exists()
+    finally:
+        undo()
+
+
+def test_a_file_as_the_folder_is_refused(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("notes")
+    with pytest.raises(SaveError) as info:
+        ModelStore(bundled_dir=tmp_path / "b", user_dir=tmp_path / "u").reserve("x", afile)
+    assert str(info.value) == f"Cannot save models in {afile}: it is not a folder."
+    assert afile.read_text() == "notes"
+
+
+# ----------------------------------------------------------------------------------------------
+# a full disk: the message names the file that failed; nothing is left behind
+
+
+def _keras_temp_dirs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def test_a_full_disk_while_keras_writes_names_the_model_file_and_leaks_nothing(store, conv_model, tmp_path, monkeypatch):
+    """Keras writes the weights, then the disk is full: its own temporary folder used to stay
+    in /tmp, and the message named the .json."""
+    import tempfile
+
+    from keras.src.saving import saving_lib
+
+    temp = tmp_path / "system-temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    real_close = saving_lib.H5IOStore.close
+
+    def close_then_disk_full(self):
+        real_close(self)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(saving_lib.H5IOStore, "close", close_then_disk_full)
+    with pytest.raises(SaveError) as info:
+        store.save(conv_model, META, "full")
+    assert str(info.value) == f"Could not save {store.bundled_dir / 'full.keras'}: No space left on device"
+    assert _listing(store.bundled_dir) == {}
+    assert _keras_temp_dirs(temp) == []  # Keras's assets folder is removed too
+
+
+def test_a_full_disk_while_the_metadata_is_written_names_the_metadata_file(store, conv_model, monkeypatch):
+    real_write_text = Path.write_text
+
+    def fail(self, *args, **kwargs):
+        if self.name.endswith(".tmp.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", fail)
+    with pytest.raises(SaveError) as info:
+        store.save(conv_model, META, "full")
+    assert str(info.value) == f"Could not save {store.bundled_dir / 'full.json'}: No space left on device"
+    assert _listing(store.bundled_dir) == {}
+
+
+def test_nan_figures_are_written_as_unknown(store, conv_model):
+    entry = store.save(conv_model, {**META, "metrics": {"test_psnr": float("nan"), "test_ssim": np.float32("inf"),
+                                                         "test_accuracy_denoised": 0.5}}, "nan")
+    text = entry.path.with_suffix(".json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["metrics"] == {"test_psnr": None, "test_ssim": None, "test_accuracy_denoised": 0.5}
+    (listed,) = store.entries()
+    assert listed.meta["metrics"] == {"test_accuracy_denoised": 0.5} and listed.ignored == ()
+
+
+# ----------------------------------------------------------------------------------------------
+# after a kill: what an unfinished save left is removed by the next start
+
+
+_KILLED_SAVE = r"""
+import os, signal, sys
+from pathlib import Path
+from desktop_denoiser.core import atomic, models, store as store_mod
+from keras.src.saving import saving_lib
+
+folder, name, where = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+store = store_mod.ModelStore(bundled_dir=folder, user_dir=folder / "user")
+kill = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+if where == "inside-keras":  # Keras has made its temporary folder and is writing the weights
+    saving_lib.H5IOStore.close = kill
+else:  # the metadata is in place, the model is about to be renamed
+    real = atomic.move_into_place
+    atomic.move_into_place = lambda tmp, target: kill() if str(target).endswith(".keras") else real(tmp, target)
+store.save(models.build("conv"), {"kind": "denoiser", "architecture": "conv"}, name)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_killed_save_is_cleaned_up_by_the_next_start(tmp_path, monkeypatch):
+    import subprocess
+    import tempfile
+
+    runs = {}
+    for name, where in (("a", "inside-keras"), ("b", "between-renames")):  # each in its own folders
+        folder, temp = tmp_path / f"models-{name}", tmp_path / f"temp-{name}"
+        folder.mkdir()
+        temp.mkdir()
+        env = {**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        proc = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(folder), name, where], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == -9, proc.stderr
+        runs[name] = folder, temp, sorted(p.name for p in folder.iterdir())
+    # what the kills left: the locks and temporary files, b's metadata without its model, a's Keras folder
+    left = runs["a"][2]
+    assert ".a.lock" in left and sum(bool(re.fullmatch(r"\.a\.\w{8}\.tmp\.(keras|json)", n)) for n in left) == 2, left
+    assert [n for n in _keras_temp_dirs(runs["a"][1]) if n.startswith(store_mod.KERAS_TEMP_PREFIX)], "a's Keras folder"
+    left = runs["b"][2]
+    assert ".b.lock" in left and "b.json" in left and "b.keras" not in left, left
+    assert sum(bool(re.fullmatch(r"\.b\.\w{8}\.tmp\.keras", n)) for n in left) == 1, left
+
+    for name, (folder, temp, _) in runs.items():
+        monkeypatch.setattr(tempfile, "tempdir", str(temp))
+        monkeypatch.setattr(store_mod, "_keras_dirs_cleaned", False)
+        store = ModelStore(bundled_dir=folder, user_dir=tmp_path / "user")
+        assert store.entries() == []  # no model: the save did not finish
+        assert sorted(p.name for p in folder.iterdir()) == []
+        assert _keras_temp_dirs(temp) == []
+        assert store.save(models.build("conv"), META, name).name == name  # the name is free again
+
+
+def test_a_save_in_progress_is_left_alone_by_the_cleanup(store, tmp_path):
+    folder = store.bundled_dir
+    with store.reserve("live"):
+        tmp_files = [folder / ".live.abcd1234.tmp.keras", folder / ".live.efgh5678.tmp.json"]
+        for p in tmp_files:
+            p.write_bytes(b"being written")
+        (folder / "live.json").write_text(json.dumps({**META, "format": FORMAT}))  # renamed, the model is next
+        other = ModelStore(bundled_dir=folder, user_dir=tmp_path / "u")  # another program starts meanwhile
+        assert other.clean_up() == []
+        assert all(p.exists() for p in tmp_files) and (folder / "live.json").exists()
+        assert other.entries() == []  # and no half model is listed
+    # the run is gone without finishing: the next start removes its leftovers
+    assert sorted(ModelStore(bundled_dir=folder, user_dir=tmp_path / "u").clean_up()) == sorted(
+        [*tmp_files, folder / "live.json"])
+    assert _listing(folder) == {}
+
+
+def test_the_cleanup_never_removes_files_that_are_not_ours(store, conv_model):
+    folder = store.bundled_dir
+    store.save(conv_model, META, "kept")
+    (folder / "notes.json").write_text('{"mine": true}')  # someone's own file, no model beside it
+    (folder / "old.json").write_text(json.dumps(META))  # metadata without our format
+    before = _listing(folder)
+    assert ModelStore(bundled_dir=folder, user_dir=store.user_dir).clean_up() == []
+    assert _listing(folder) == before
+
+
+# ----------------------------------------------------------------------------------------------
+# a broken model in the user's folder does not hide a working bundled one
+
+
+def _shadowing_user_copy(store, conv_model, write):
+    store.save(conv_model, {**META, "created": "2024-01-01T00:00:00+00:00"}, "unet-mixed")  # bundled
+    store.save(conv_model, {**META, "created": "2023-01-01T00:00:00+00:00"}, "older")  # bundled
+    user = store.user_dir
+    user.mkdir(parents=True)
+    write(user / "unet-mixed.keras")
+    (user / "unet-mixed.json").write_text(json.dumps({**META, "created": "2025-01-01T00:00:00+00:00"}))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "garbled config", "empty"])
+def test_a_corrupt_user_model_does_not_hide_the_bundled_one(store, conv_model, damage):
+    def write(path):
+        good = (store.bundled_dir / "unet-mixed.keras").read_bytes()
+        if damage == "truncated":
+            path.write_bytes(good[: len(good) // 2])
+        elif damage == "random bytes":
+            path.write_bytes(np.random.default_rng(0).bytes(4096))
+        elif damage == "empty":
+            path.write_bytes(b"")
+        else:
+            with zipfile.ZipFile(store.bundled_dir / "unet-mixed.keras") as src, zipfile.ZipFile(path, "w") as dst:
+                for item in src.infolist():
+                    dst.writestr(item, b"{ not json" if item.filename == "config.json" else src.read(item.filename))
+
+    _shadowing_user_copy(store, conv_model, write)
+    listed = [(e.name, e.source, e.error is None) for e in store.entries()]
+    assert listed == [("older", "bundled", True), ("unet-mixed", "bundled", True), ("unet-mixed", "user", False)]
+    broken = store.entries()[2]
+    assert "unet-mixed.keras" in broken.error and "unusable" in broken.summary()  # reported
+    assert store.default("denoiser").path == store.bundled_dir / "unet-mixed.keras"
+    assert store.find("unet-mixed").source == "bundled"
+    assert store.load("unet-mixed", "denoiser").entry.source == "bundled"
+    from desktop_denoiser.core import workflows
+
+    _, d_entry, _ = workflows.load_pipeline(store, need_classifier=False)
+    assert d_entry.path == store.bundled_dir / "unet-mixed.keras"
+
+
+def test_a_user_model_that_fails_to_load_is_skipped_after_the_first_try(store, conv_model):
+    """A file that looks whole but that Keras refuses (here: an unsafe Lambda layer)."""
+    import keras
+
+    def write(path):
+        inp = keras.Input((28, 28, 1))
+        keras.Model(inp, keras.layers.Lambda(lambda t: t * 0.5)(inp)).save(path)
+
+    _shadowing_user_copy(store, conv_model, write)
+    first = store.default("denoiser")
+    assert first.source == "user"  # nothing is known against it yet
+    with pytest.raises(ModelFileError):
+        store.load(str(first.path), "denoiser")
+    assert store.default("denoiser").path == store.bundled_dir / "unet-mixed.keras"
+    assert store.load("unet-mixed").entry.source == "bundled"
+    assert [e.error is None for e in store.entries() if e.name == "unet-mixed"] == [True, False]
+
+
+def test_a_good_user_model_still_shadows_the_bundled_one(store, conv_model):
+    store.save(conv_model, META, "unet-mixed")
+    store.save(conv_model, {**META, "note": "mine"}, "unet-mixed", folder=store.user_dir, overwrite=True)
+    assert [(e.name, e.source) for e in store.entries()] == [("unet-mixed", "user")]
+    assert store.default("denoiser").meta["note"] == "mine"
+
+
+# ----------------------------------------------------------------------------------------------
+# metadata of the wrong types: dropped field by field, never a crash
+
+
+@pytest.mark.parametrize("bad, ignored", [
+    ({"metrics": {"test_psnr": "high", "test_accuracy_denoised": 0.9}}, ("metrics.test_psnr",)),
+    ({"metrics": None}, ("metrics",)),
+    ({"metrics": [1, 2]}, ("metrics",)),
+    ({"metrics": {"test_psnr": True, "test_accuracy_denoised": [0.9], "test_noise": 3}},
+     ("metrics.test_psnr", "metrics.test_accuracy_denoised", "metrics.test_noise")),
+    ({"created": 20240101}, ("created",)),
+    ({"noise_label": {"kind": "uniform"}, "architecture": 7}, ("noise_label", "architecture")),
+    ({"parameters": "many", "epochs_trained": 2.5, "training_seconds": "long"},
+     ("parameters", "epochs_trained", "training_seconds")),
+    ({"noise": "uniform", "config": {"mnist": 5, "noise": {"kind": "uniform", "params": {"level": "x"}}}},
+     ("noise", "config.mnist", "config.noise")),
+])
+def test_metadata_of_the_wrong_types_is_unknown_not_a_crash(store, conv_model, bad, ignored):
+    good = store.save(conv_model, {**META, "created": "2024-06-01T00:00:00+00:00"}, "good")
+    entry = store.save(conv_model, META, "odd")
+    json_path = entry.path.with_suffix(".json")
+    json_path.write_text(json.dumps({**json.loads(json_path.read_text()), **bad}))
+    listed = {e.name: e for e in store.entries()}
+    odd = listed["odd"]
+    assert odd.error is None and sorted(odd.ignored) == sorted(ignored)
+    for field in ignored:
+        key, _, sub = field.partition(".")
+        assert (sub not in odd.meta.get(key, {})) if sub else (key not in odd.meta)
+    line = odd.summary()
+    assert line.startswith("odd  ") and f"[unknown: {', '.join(odd.ignored)}]" in line
+    if "metrics.test_accuracy_denoised" not in ignored and "metrics" not in ignored:
+        assert "acc 90.00%" in line
+    assert store.default("denoiser").name == "good"  # "created" compared as text only
+    assert store.load("odd").entry.meta == odd.meta
+    store.update_metadata(odd, {"metrics": {"test_psnr": 18.0}})  # rewritten without the bad fields
+    (again,) = [e for e in store.entries() if e.name == "odd"]
+    assert again.meta["metrics"] == {"test_psnr": 18.0} and not any(f.startswith("metrics") for f in again.ignored)
+    assert good.name == "good"
+
+
+def test_the_window_describes_models_with_bad_metadata(store, conv_model):
+    """The window's model panel and tooltips format these entries (they used to raise)."""
+    pytest.importorskip("PySide6")
+    from desktop_denoiser.gui.main_window import describe_entry, describe_figures
+
+    bad = {"metrics": {"test_psnr": "high", "test_accuracy_denoised": 0.9, "test_accuracy_noisy": "x"}, "created": 5,
+           "parameters": "many", "epochs_trained": 3, "training_seconds": "long"}
+    entry = store.save(conv_model, META, "odd")
+    json_path = entry.path.with_suffix(".json")
+    json_path.write_text(json.dumps({**json.loads(json_path.read_text()), **bad}))
+    (odd,) = store.entries()
+    assert describe_figures(odd) == "not measured"
+    text = describe_entry(odd)
+    assert "accuracy on denoised 90.00% (noisy nan%)" in text and "created" not in text and "3 epochs" in text
+    json_path.write_text(json.dumps({**json.loads(json_path.read_text()), "metrics": None}))
+    (odd,) = store.entries()
+    assert describe_figures(odd) == "not measured" and "<b>odd</b>" in describe_entry(odd)

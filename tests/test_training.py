@@ -368,3 +368,93 @@ def test_config_defaults_and_dict():
     assert d["noise"] == {"kind": "mixed", "params": {}}
     assert d["learning_rate"] == cfg.lr
     assert TrainConfig(arch="classifier", noise=NoiseSpec("none")).validate().arch == "classifier"
+
+
+# ----------------------------------------------------------------------------------------------
+# train_and_save: the name is reserved before the training, the figures never lost quietly
+
+
+class _NeverRun(Trainer):
+    def run(self):
+        raise AssertionError("the training started although its name or folder could not be used")
+
+
+def test_a_name_too_long_is_refused_before_the_training_starts(tmp_path):
+    """It used to be refused at save, after the whole training (then thrown away)."""
+    from desktop_denoiser.core import workflows
+    from desktop_denoiser.core.store import ModelStore
+
+    store = ModelStore(bundled_dir=tmp_path / "b", user_dir=tmp_path / "u")
+    with pytest.raises(ConfigError) as info:
+        workflows.train_and_save(_NeverRun(_config()), store, "n" * 300)
+    assert "too long (300 characters" in str(info.value)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "u").exists()
+
+
+def test_a_training_in_a_process_refuses_a_bad_name_before_it_starts(tmp_path):
+    from desktop_denoiser.core.store import ModelStore
+    from desktop_denoiser.core.training_process import TrainingProcess
+
+    with pytest.raises(ConfigError):
+        TrainingProcess(_config(), ModelStore(tmp_path / "b", tmp_path / "u"), name="n" * 300)
+
+
+def test_the_name_is_reserved_for_the_whole_run(mnist, tmp_path):
+    from desktop_denoiser.core import workflows
+    from desktop_denoiser.core.store import ModelStore
+
+    store = ModelStore(bundled_dir=tmp_path / "b", user_dir=tmp_path / "u")
+    seen = {}
+
+    class Watching(Trainer):
+        def run(self):
+            with store.reserve("mine") as other:  # another run asks for the name meanwhile
+                seen["during"] = other.name
+            return super().run()
+
+    statuses = []
+    _, entry = workflows.train_and_save(Watching(_config(epochs=1)), store, "mine", statuses.append, eval_limit=50)
+    assert seen["during"] == "mine-2" and entry.name == "mine"
+    assert not any(s.startswith("A model named") for s in statuses)  # no note: the name was free
+    _, second = workflows.train_and_save(Trainer(_config(epochs=1)), store, "mine", statuses.append, eval_limit=50)
+    assert second.name == "mine-2"
+    assert "A model named mine exists or is being trained; this one will be saved as mine-2." in statuses
+
+
+def test_figures_that_cannot_be_written_leave_the_saved_model_and_say_so(mnist, tmp_path, monkeypatch):
+    """The disk fills up after the model was saved, while its figures are written."""
+    import errno
+    import json
+    from pathlib import Path
+
+    from desktop_denoiser.core import workflows
+    from desktop_denoiser.core.store import ModelStore
+
+    (tmp_path / "b").mkdir()
+    store = ModelStore(bundled_dir=tmp_path / "b", user_dir=tmp_path / "u")
+    real_write_bytes = Path.write_bytes
+
+    def disk_full_for_metadata(self, data):
+        if self.name.endswith(".tmp.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_for_metadata)
+    statuses = []
+    result, entry = workflows.train_and_save(Trainer(_config(epochs=1)), store, "full", statuses.append, eval_limit=50)
+    assert entry.name == "full" and entry.meta["metrics"] == {}
+    on_disk = json.loads(entry.path.with_suffix(".json").read_text())
+    assert on_disk["metrics"] == {} and on_disk["run_id"] == entry.meta["run_id"]
+    assert store.load("full", "denoiser").entry.name == "full"  # the model is whole and usable
+    assert statuses[-1] == (f"Saved full to {entry.path}, but its test figures were not written (Could not save "
+                            f"{entry.path.with_suffix('.json')}: No space left on device); measure it again with: "
+                            "desktop-denoiser evaluate --model full --save")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["full.json", "full.keras"]
+
+
+def test_running_is_true_only_during_run(mnist):
+    seen = []
+    trainer = Trainer(_config(epochs=1), on_status=lambda s: seen.append(trainer.running))
+    assert not trainer.running
+    trainer.run()
+    assert seen and all(seen) and not trainer.running

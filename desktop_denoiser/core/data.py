@@ -60,13 +60,34 @@ def load_mnist(path: str | os.PathLike | None = None) -> Mnist:
     return data
 
 
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
 def _load_npz(path: Path) -> Mnist:
     if not path.is_file():
         raise DatasetError(f"MNIST file not found: {path}; {HOW_TO_GET}.")
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise DatasetError(f"{path} cannot be read ({exc.strerror or exc}); {HOW_TO_GET}.") from None
+    if head.startswith(b"\x93NUMPY"):
+        raise DatasetError(f"{path} is a single NumPy array (.npy), not an mnist.npz holding x_train, y_train, "
+                           f"x_test and y_test; {HOW_TO_GET}.")
+    if not head.startswith(b"PK"):
+        raise DatasetError(f"{path} is not an mnist.npz (not a NumPy .npz archive); {HOW_TO_GET}.")
+    try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            missing = [k for k in ARRAYS if k not in f.files]
+            if missing:
+                raise DatasetError(f"{path} is not an mnist.npz: it has no {', '.join(missing)} array; {HOW_TO_GET}.")
+            arrays = {k: f[k] for k in ARRAYS}
+    except ValueError as exc:
+        if "pickle" in str(exc):  # object arrays: never unpickled (a file could run code that way)
+            raise DatasetError(f"{path} is not an mnist.npz: it holds Python objects, not arrays of numbers; "
+                               f"{HOW_TO_GET}.") from None
+        raise DatasetError(f"{path} is not a readable mnist.npz ({exc}); {HOW_TO_GET}.") from None
+    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise DatasetError(f"{path} is not a readable mnist.npz ({exc}); {HOW_TO_GET}.") from None
     return _validated(arrays, str(path))
 
@@ -83,6 +104,8 @@ def _load_with_keras() -> Mnist:
 
 
 def _validated(arrays: dict[str, np.ndarray], source: str) -> Mnist:
+    """The arrays as MNIST (uint8 images 0-255, integer labels 0-9), or a DatasetError saying
+    what is wrong: checked before any training, nothing is cut or cast silently."""
     for name in ("x_train", "x_test"):
         a = arrays[name]
         if a.ndim != 3 or a.shape[1:] != (28, 28):
@@ -90,13 +113,47 @@ def _validated(arrays: dict[str, np.ndarray], source: str) -> Mnist:
     for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
         if len(arrays[x]) != len(arrays[y]):
             raise DatasetError(f"{source}: {x} and {y} differ in length.")
+        if len(arrays[x]) == 0:
+            raise DatasetError(f"{source}: {x} holds no images.")
     return Mnist(
-        arrays["x_train"].astype(np.uint8, copy=False),
-        arrays["y_train"].astype(np.int64),
-        arrays["x_test"].astype(np.uint8, copy=False),
-        arrays["y_test"].astype(np.int64),
+        _pixels(arrays["x_train"], "x_train", source),
+        _labels(arrays["y_train"], "y_train", source),
+        _pixels(arrays["x_test"], "x_test", source),
+        _labels(arrays["y_test"], "y_test", source),
         source,
     )
+
+
+def _pixels(a: np.ndarray, name: str, source: str) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise DatasetError(f"{source}: {name} holds {a.dtype} values, not pixel values 0-255.")
+    lo, hi = a.min(), a.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise DatasetError(f"{source}: {name} holds NaN or infinite values, not pixel values 0-255.")
+    if hi <= 1:
+        raise DatasetError(f"{source}: {name} holds values from {lo:g} to {hi:g}, as if scaled to [0, 1]; mnist.npz "
+                           "holds pixel values 0-255 (multiply by 255 and store them as uint8).")
+    if lo < 0 or hi > 255:
+        raise DatasetError(f"{source}: {name} holds values from {lo:g} to {hi:g}, outside the pixel values 0-255.")
+    return np.rint(a).astype(np.uint8) if np.issubdtype(a.dtype, np.floating) else a.astype(np.uint8)
+
+
+def _labels(y: np.ndarray, name: str, source: str) -> np.ndarray:
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DatasetError(f"{source}: {name} has shape {y.shape}, expected one label per image (N,).")
+    if np.issubdtype(y.dtype, np.floating):
+        if not (np.isfinite(y).all() and (y == np.rint(y)).all()):
+            raise DatasetError(f"{source}: {name} holds labels that are not whole numbers; MNIST labels are the digits 0-9.")
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise DatasetError(f"{source}: {name} holds {y.dtype} values, not the digits 0-9.")
+    lo, hi = y.min(), y.max()
+    if lo < 0 or hi > 9:
+        raise DatasetError(f"{source}: {name} holds labels from {lo:g} to {hi:g}; MNIST labels are the digits 0-9.")
+    return y.astype(np.int64)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

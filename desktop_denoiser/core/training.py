@@ -188,6 +188,7 @@ class Trainer:
         self.on_epoch = on_epoch or (lambda e: None)
         self.on_status = on_status or (lambda s: None)
         self._cancel = threading.Event()
+        self.running = False  # True while run() runs (loading, building, training)
 
     def cancel(self) -> None:
         """Ask the run to stop after the batch in flight (thread-safe, idempotent)."""
@@ -200,6 +201,13 @@ class Trainer:
     # ---------------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
+        self.running = True
+        try:
+            return self._run()
+        finally:
+            self.running = False
+
+    def _run(self) -> TrainResult:
         import keras
         import tensorflow as tf
 

@@ -35,7 +35,7 @@ from typing import Iterator, Optional
 
 from .errors import DenoiserError
 from .priority import lower_process_priority
-from .store import ModelStore
+from .store import ModelStore, check_name
 from .training import TrainConfig
 
 POLL_SECONDS = 0.1
@@ -78,8 +78,8 @@ def exit_message(exitcode: Optional[int]) -> str:
 class TrainingProcess:
     """Runs :func:`workflows.train_and_save` for ``config`` in a child process.
 
-    The config is validated here, so a bad one is refused (``ConfigError``) before any process
-    starts. :meth:`events` starts the child and yields its events until the last one; call
+    The config and the model name are validated here, so a bad one is refused
+    (``ConfigError``) before any process starts. :meth:`events` starts the child and yields its events until the last one; call
     :meth:`cancel` from any thread.
 
     Parent and child share two lock-free flags in shared memory (``cancel``, set by the
@@ -90,6 +90,8 @@ class TrainingProcess:
 
     def __init__(self, config: TrainConfig, store: ModelStore, name: Optional[str] = None):
         self.config = config.validate()
+        if name is not None:
+            check_name(name)
         self.store = store
         self.name = name
         self._ctx = multiprocessing.get_context("spawn")

@@ -171,6 +171,7 @@ class DrawingCanvas(QWidget):
         painter.setPen(self._pen(width))
         if len(pts) == 1:
             painter.drawPoint(QPointF(x, y))
+            dirty = QRectF(x, y, 0, 0)
         else:
             path = QPainterPath()
             if len(pts) >= 3:
@@ -182,9 +183,12 @@ class DrawingCanvas(QWidget):
                 path.moveTo(pts[-2][0], pts[-2][1])
                 path.lineTo(x, y)
             painter.drawPath(path)
+            dirty = path.boundingRect()
         painter.end()
-        r = width + 4
-        self.update(QRectF(x - 3 * r, y - 3 * r, 6 * r, 6 * r).toAlignedRect())
+        # Repaint all of the new piece (a fast mouse moves tens of pixels between two events),
+        # with the pen's half-width and antialiasing around it.
+        margin = width / 2 + 3
+        self.update(dirty.adjusted(-margin, -margin, margin, margin).toAlignedRect())
 
     def _rerender(self) -> None:
         self._image.fill(QColor("white"))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, Qt, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
                                QLabel, QMainWindow, QMessageBox, QSplitter, QToolBar, QVBoxLayout, QWidget)
@@ -18,6 +18,7 @@ from .. import __version__
 from ..core import atomic, imageio, metrics, paths
 from ..core.errors import DenoiserError
 from ..core.store import ModelStore
+from .background import Background
 from .input_panel import IMAGE, InputPanel
 from .noise_panel import NoisePanel
 from .prediction_view import PredictionView
@@ -67,7 +68,7 @@ def describe_entry(entry) -> str:
                          f"SSIM {figures.get('test_ssim', float('nan')):.3f}")
         if "test_accuracy_denoised" in figures:
             lines.append(f"accuracy on denoised {100 * figures['test_accuracy_denoised']:.2f}% "
-                         f"(noisy {100 * figures['test_accuracy_noisy']:.2f}%)")
+                         f"(noisy {100 * figures.get('test_accuracy_noisy', float('nan')):.2f}%)")
     elif "test_accuracy" in figures:
         lines.append(f"test accuracy {100 * figures['test_accuracy']:.2f}%")
     if m.get("epochs_trained"):
@@ -81,6 +82,8 @@ def describe_entry(entry) -> str:
 
 
 class MainWindow(QMainWindow):
+    image_opened = Signal(bool, str)  # read and shown (or refused), path
+
     def __init__(self, store: Optional[ModelStore] = None, settings: Optional[QSettings] = None, load_models: bool = True):
         super().__init__()
         self.setWindowTitle(APP_TITLE)
@@ -97,6 +100,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self.message_boxes: list[QMessageBox] = []
         self.frames_shown = 0
+        self._background = Background(self)
+        self._open_token = 0
 
         self.inference = InferenceWorker(self.store)
         self.inference.frame_ready.connect(self._show_frame)
@@ -455,15 +460,28 @@ class MainWindow(QMainWindow):
             self.settings.setValue("files/last_dir", str(Path(path).parent))
             self.open_image(path)
 
-    def open_image(self, path: str) -> bool:
-        try:
-            image = imageio.load_image(path)
-        except DenoiserError as exc:
-            self.show_error("Cannot open image", str(exc))
-            return False
-        self.inputs.set_image(image, str(path))
+    def open_image(self, path: str) -> None:
+        """Open an image file. It is read and decoded in a background thread (a slow disk, a
+        huge file or a FIFO never blocks the window); ``image_opened(ok, path)`` tells the
+        outcome. A newer open replaces one still being read."""
+        self._open_token += 1
+        token = self._open_token
+        self.statusBar().showMessage(f"Opening {path}…")
+        self._background.run(lambda: imageio.load_image(path),
+                             lambda image, error: self._image_read(token, str(path), image, error), name="image-reader")
+
+    def _image_read(self, token: int, path: str, image, error) -> None:
+        if token != self._open_token or self._closing:
+            return
+        if error is not None:
+            text = str(error) if isinstance(error, DenoiserError) else f"Cannot open {Path(path).name}: {error}"
+            self.statusBar().clearMessage()
+            self.show_error("Cannot open image", text)
+            self.image_opened.emit(False, path)
+            return
+        self.inputs.set_image(image, path)
         self.statusBar().showMessage(f"Opened {path}", 4000)
-        return True
+        self.image_opened.emit(True, path)
 
     def paste_image(self) -> None:
         from PySide6.QtWidgets import QApplication

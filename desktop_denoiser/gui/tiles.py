@@ -77,6 +77,12 @@ class PixelView(QWidget):
 
     def paintEvent(self, event):
         painter = QPainter(self)
+        try:
+            self._paint(painter)
+        finally:
+            painter.end()  # always, before the backing store flushes (not whenever Python frees it)
+
+    def _paint(self, painter: QPainter) -> None:
         side = min(self.width(), self.height())
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         if self._image is None:

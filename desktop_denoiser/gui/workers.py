@@ -146,6 +146,8 @@ class InferenceWorker(QThread):
         try:
             self.status.emit("Loading TensorFlow…")
             from ..core import device
+
+            device.import_tensorflow_quietly()  # TF's C++ start-up chatter stays off the terminal
             from ..core.inference import Pipeline
 
             # The window's TensorFlow work is one digit at a time (trainings run in their own
@@ -154,10 +156,11 @@ class InferenceWorker(QThread):
 
             self.device = device.describe()
             self.status.emit("Loading models…")
-            d_entry = self.store.find(denoiser) if denoiser else self.store.default("denoiser")
-            c_entry = self.store.find(classifier) if classifier else self.store.default("classifier")
-            d_model = self.store.load(str(d_entry.path), "denoiser") if d_entry else None
-            c_model = self.store.load(str(c_entry.path), "classifier") if c_entry else None
+            problems: list[str] = []
+            d_model = self._load_usable(denoiser, "denoiser", problems)
+            c_model = self._load_usable(classifier, "classifier", problems)
+            if problems:  # said once; the window still comes up with what does work
+                self.failed.emit("\n".join(problems))
             self.pipeline = Pipeline(d_model.model if d_model else None, c_model.model if c_model else None)
             self.info = ModelsInfo(
                 self.device, self.store.entries("denoiser"), self.store.entries("classifier"),
@@ -172,6 +175,28 @@ class InferenceWorker(QThread):
         except Exception as exc:  # noqa: BLE001 - shown to the person, the app keeps running
             traceback.print_exc()
             self.failed.emit(f"Could not load the models: {exc}")
+
+    def _load_usable(self, name: Optional[str], kind: str, problems: list):
+        """The model ``name`` (or the store's default), loaded; a file that fails to load is
+        reported in ``problems`` and the next usable model of the kind is tried (the store marks a
+        failed file unusable, so its default moves on). None when no model of the kind works."""
+        tried = set()
+        entry = None
+        if name:
+            try:
+                entry = self.store.find(name)
+            except DenoiserError as exc:
+                problems.append(f"{exc} Using the default {kind} instead.")
+        entry = entry or self.store.default(kind)
+        while entry is not None and entry.path not in tried:
+            tried.add(entry.path)
+            try:
+                return self.store.load(str(entry.path), kind)
+            except DenoiserError as exc:
+                failed, entry = entry, self.store.default(kind)
+                instead = f" Using {entry.name} instead." if entry is not None and entry.path not in tried else ""
+                problems.append(f"The {kind} {failed.name} ({failed.source}) could not be loaded: {exc}{instead}")
+        return None
 
     def _safe_entries(self, kind):
         try:
