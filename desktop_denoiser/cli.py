@@ -48,6 +48,25 @@ def _positive_float(text: str) -> float:
     return value
 
 
+SEED_MAX = 2**32 - 1  # numpy's and Keras's global seeds take 32 bits
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {SEED_MAX}, got {text}")
+    return value
+
+
+def _output_path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line on stderr, exit 2
         command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
@@ -78,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--subset", type=_positive_int, default=None, help="train on this many images (default: all)")
     t.add_argument("--val-fraction", type=_positive_float, default=0.1, help="validation fraction (default: 0.1)")
     t.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs, 0 = off (default: 3)")
-    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument("--seed", type=_seed, default=0, help=f"random seed, 0 to {SEED_MAX} (default: 0)")
     t.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS", help="stop after this much training time")
     t.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine", help="learning-rate schedule (default: cosine)")
     t.add_argument("--mnist", default=None, help="path to mnist.npz (default: $DESKTOP_DENOISER_MNIST, else Keras's download)")
@@ -86,14 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="folder to store the model in (default: the model store)")
     t.add_argument("--eval-limit", type=_positive_int, default=None, help="test images to measure on (default: all 10000)")
 
-    d = sub.add_parser("denoise", help="denoise image files", description="Denoise images (files or folders) and write PNGs.")
+    d = sub.add_parser(
+        "denoise", help="denoise image files",
+        description="Denoise images (files or folders) and write PNGs. The outputs mirror the inputs' folders below "
+                    "the deepest folder that holds them all: 'denoise scans/ -o out' writes out/NAME.png, "
+                    "'denoise a/ b/ -o out' writes out/a/... and out/b/.... An existing file is never replaced "
+                    "unless --overwrite is given; each skip is reported, and with several files a summary line "
+                    "(written, skipped, failed) ends the run. Exit status 1 when any file failed.")
     d.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
-    d.add_argument("-o", "--output", required=True, metavar="OUT", help="output PNG (one input) or folder")
+    d.add_argument("-o", "--output", required=True, type=_output_path, metavar="OUT",
+                   help="output PNG (one input file) or folder")
+    d.add_argument("-r", "--recursive", action="store_true", help="also denoise the images in subfolders, keeping their layout")
+    d.add_argument("--overwrite", action="store_true", help="replace output files that already exist (never an input)")
     d.add_argument("--noise", type=_noise, default=None, help="corrupt the input first: " + noise_help)
-    d.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    d.add_argument("--seed", type=_seed, default=0, help=f"noise seed, 0 to {SEED_MAX} (default: 0)")
     d.add_argument("--model", default=None, help="denoiser name or .keras path (default: the store's default)")
     d.add_argument("--classifier", default=None, help="classifier name or .keras path")
-    d.add_argument("--classify", action="store_true", help="print path<TAB>digit<TAB>probability per image")
+    d.add_argument("--classify", action="store_true",
+                   help="print path<TAB>digit<TAB>probability per written image; a path holding a tab, newline or "
+                        "other control character (or starting with \") is printed in double quotes with C escapes")
     d.add_argument("--size", type=_positive_int, default=28, help="output size in pixels (default: 28)")
 
     e = sub.add_parser("evaluate", help="measure models and print benchmark tables",
@@ -117,9 +147,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.self_test or args.command in ("train", "denoise", "evaluate"):
-        device.import_tensorflow_quietly()
     try:
+        if args.self_test or args.command in ("train", "denoise", "evaluate"):
+            device.import_tensorflow_quietly()  # in the handler: a Ctrl+C meanwhile is one line too
         if args.self_test:
             from .selftest import run_self_test
 
@@ -153,18 +183,19 @@ def _store(out: Optional[str] = None):
     if out:
         folder = Path(out)
         store.bundled_dir = folder
+        store.write_to = folder  # there or nowhere: never the user's folder behind the user's back
     return store
 
 
 def _train(args) -> int:
     from .core import models, workflows
     from .core.noise import NoiseSpec
+    from .core.store import check_name
     from .core.training import TrainConfig, Trainer
 
     kind = models.get(args.arch).kind
     noise = args.noise or NoiseSpec("mixed" if kind == "denoiser" else "none")
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
+    check_name(args.name)  # refused before any work (the folder is checked when the name is reserved)
     config = TrainConfig(
         arch=args.arch, noise=noise, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         subset=args.subset, val_fraction=args.val_fraction, patience=args.patience or None, seed=args.seed,
@@ -173,12 +204,20 @@ def _train(args) -> int:
     bar = _ProgressBar(sys.stderr)
     trainer = Trainer(config, on_progress=bar.update, on_epoch=bar.epoch, on_status=bar.status)
     store = _store(args.out)
+    finishing = []
 
     def on_sigint(signum, frame):
-        if trainer.cancelled:
+        if trainer.running:
+            if trainer.cancelled:
+                raise KeyboardInterrupt
+            bar.status("Stopping after this batch (Ctrl+C again to abort)…")
+            trainer.cancel()
+        elif finishing:  # the second Ctrl+C after the training: stop now (a save is atomic)
             raise KeyboardInterrupt
-        bar.status("Stopping after this batch (Ctrl+C again to abort)…")
-        trainer.cancel()
+        else:
+            finishing.append(True)
+            bar.status("The training is over; saving and measuring the model (Ctrl+C again to stop; "
+                       "a model already saved is kept)…")
 
     previous = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
     try:
@@ -190,16 +229,18 @@ def _train(args) -> int:
     if entry is None:
         print("Cancelled before any batch was trained; nothing was saved.", file=sys.stderr)
         return 1
-    m = entry.meta["metrics"]
+    m = entry.meta.get("metrics") or {}
     best = f"best epoch {result.best_epoch}" if result.best_epoch else "no complete epoch"
     print(f"{result.stop_reason}: {len(result.history)} epoch(s), {best}, {result.seconds:.0f} s on {result.device}")
-    if kind == "classifier":
+    if kind == "classifier" and "test_accuracy" in m:
         print(f"test accuracy {100 * m['test_accuracy']:.2f}%")
-    else:
+    elif kind != "classifier" and {"test_psnr", "test_psnr_noisy", "test_ssim"} <= set(m):
         line = f"test PSNR {m['test_psnr']:.2f} dB (noisy {m['test_psnr_noisy']:.2f}), SSIM {m['test_ssim']:.3f}"
-        if "test_accuracy_denoised" in m:
+        if "test_accuracy_denoised" in m and "test_accuracy_noisy" in m:
             line += f", accuracy denoised {100 * m['test_accuracy_denoised']:.2f}% (noisy {100 * m['test_accuracy_noisy']:.2f}%)"
         print(line)
+    else:
+        print("test figures: none (see above)")
     print(f"saved {entry.name} to {entry.path}")
     return 130 if result.cancelled else 0
 
@@ -211,30 +252,114 @@ def _main_thread() -> bool:
 
 
 def _denoise(args) -> int:
-    from .core import workflows
+    from .core import filebatch, workflows
 
-    sources = workflows.expand_inputs(args.inputs)
-    if not sources:
-        raise DenoiserError("No image files found in the inputs.")
-    out = Path(args.output)
-    many = len(sources) > 1 or out.suffix.lower() != ".png"
-    if many:
-        if out.exists() and not out.is_dir():
-            raise DenoiserError(f"{out} is not a folder (several inputs need an output folder).")
-        out.mkdir(parents=True, exist_ok=True)
-    targets = workflows.output_paths(sources, out, many)  # checked before any model loads
-    device.use_one_thread()  # one digit at a time: one thread is fastest (see device.use_one_thread)
-    pipeline, _, _ = workflows.load_pipeline(_store(), args.model, args.classifier, need_classifier=args.classify)
-    failures = 0
-    for source, target in zip(sources, targets):
-        res = workflows.denoise_file(pipeline, source, target, args.noise, args.seed, args.size)
-        if res.error:
-            failures += 1
-            print(f"desktop-denoiser: error: {res.error}", file=sys.stderr)
-            continue
-        if args.classify:
-            print(f"{source}\t{res.prediction.digit}\t{res.prediction.confidence:.4f}", flush=True)
-    return 1 if failures else 0
+    plan = filebatch.plan(args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite)  # before any model
+    total = len(plan.jobs) + len(plan.problems)
+    device.use_one_thread()  # the workers decode on the other cores; one TF thread is enough for the batches
+    bar = _FilesBar(sys.stderr, len(plan.todo))
+
+    def on_outcome(o) -> None:
+        if o.status == filebatch.WRITTEN:
+            if o.empty:
+                bar.say(f"desktop-denoiser: no digit found in {_quote_path(str(o.job.source))} (a blank image)")
+            if args.classify:
+                bar.clear()
+                if o.empty:  # nothing to read: '-' instead of the classifier's guess
+                    print(f"{_quote_path(str(o.job.source))}\t-\t-", flush=True)
+                else:
+                    print(f"{_quote_path(str(o.job.source))}\t{o.digit}\t{o.confidence:.4f}", flush=True)
+        elif o.status == filebatch.SKIPPED:
+            bar.say(f"desktop-denoiser: skipped {_quote_path(str(o.job.source))}: {_one_line(o.message)}")
+        else:
+            bar.say(f"desktop-denoiser: error: {_one_line(o.message)}")
+
+    def load():
+        pipeline, _, _ = workflows.load_pipeline(_store(), args.model, args.classifier, need_classifier=args.classify)
+        return pipeline
+
+    summary = filebatch.Summary()
+    try:
+        filebatch.run(plan, load, args.noise, args.seed, args.size, classify=args.classify, overwrite=args.overwrite,
+                      on_outcome=on_outcome, on_progress=bar.update, summary=summary)
+    finally:
+        bar.clear()
+        if total > 1 and sys.exc_info()[0] is KeyboardInterrupt:
+            print(f"desktop-denoiser: stopped: {_summary_line(summary)} before the interruption", file=sys.stderr)
+    if total > 1:
+        print(f"desktop-denoiser: {_summary_line(summary)}", file=sys.stderr, flush=True)
+    return 1 if summary.failed else 0
+
+
+def _summary_line(s) -> str:
+    return f"{s.written} written, {s.skipped} skipped, {s.failed} failed"
+
+
+def _quote_path(text: str) -> str:
+    """A path as one tab-free field: as is, or in double quotes with C escapes when it holds a
+    tab, a newline or another character that is not printable (or starts with a quote)."""
+    if text.isprintable() and not text.startswith('"'):
+        return text
+    out = []
+    for c in text:
+        if c in '\\"':
+            out.append("\\" + c)
+        elif c in "\t\n\r":
+            out.append({"\t": "\\t", "\n": "\\n", "\r": "\\r"}[c])
+        elif "\udc80" <= c <= "\udcff":  # a byte that is not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif c.isprintable():
+            out.append(c)
+        elif ord(c) < 0x100:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _one_line(message: Optional[str]) -> str:
+    """A message that names a file with a newline in it still fits on one line."""
+    text = message or ""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class _FilesBar:
+    """A progress bar for ``denoise`` on a terminal, for more than a few hundred files."""
+
+    MIN_FILES = 300
+    WIDTH = 28
+
+    def __init__(self, stream, total: int):
+        self.stream = stream
+        self.total = total
+        self.on = total > self.MIN_FILES and stream.isatty()
+        self.t0 = time.monotonic()
+        self.active = False
+
+    def update(self, done: int, total: int) -> None:
+        if not self.on:
+            return
+        fraction = done / max(total, 1)
+        filled = int(round(self.WIDTH * fraction))
+        elapsed = time.monotonic() - self.t0
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = _clock((total - done) / rate) if rate > 0 else "--:--"
+        self.stream.write(f"\r|{'█' * filled}{'·' * (self.WIDTH - filled)}| {100 * fraction:5.1f}%  {done}/{total} files  "
+                          f"{rate:,.0f} files/s  ETA {eta}\x1b[K")
+        self.stream.flush()
+        self.active = True
+
+    def say(self, line: str) -> None:
+        self.clear()
+        print(line, file=self.stream, flush=True)
+
+    def clear(self) -> None:
+        if self.active:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.active = False
 
 
 def _evaluate(args) -> int:
@@ -297,8 +422,9 @@ def _models(args) -> int:
     if not entries:
         print("no models")
         return 0
+    chosen = {d.path for d in (store.default("denoiser"), store.default("classifier")) if d is not None}
     for e in entries:
-        default = " (default)" if e.name in ("unet-mixed", "classifier") else ""
+        default = " (default)" if e.path in chosen else ""  # what the window and denoise use
         line = f"{e.source:8} {e.kind:10} {e.summary()}{default}"
         if args.paths:
             line += f"  {e.path}"

@@ -215,3 +215,32 @@ def open_image(qtbot, window, path, timeout: int = 30_000) -> bool:
         window.open_image(str(path))
     assert blocker.args[1] == str(path)
     return blocker.args[0]
+
+
+def read_only_folder(path: Path):
+    """Make ``path`` a folder nobody may create files in, even root (chattr +i); returns the undo,
+    or skips the test when that cannot be done here."""
+    import stat
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    if getattr(os, "geteuid", lambda: 1)() != 0:
+        os.chmod(path, 0o555)
+        return lambda: os.chmod(path, stat.S_IRWXU)
+    if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
+        return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+    pytest.skip("running as root where chattr +i is not available: cannot make a read-only folder")
+
+
+def fail_metadata_writes(monkeypatch) -> None:
+    """From now on writing a model's metadata (its ``*.tmp.json``) fails as on a full disk."""
+    import errno
+
+    real_write_bytes = Path.write_bytes
+
+    def disk_full_for_metadata(self, data):
+        if self.name.endswith(".tmp.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_for_metadata)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import fail_metadata_writes, read_only_folder  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ERROR_PREFIX = "desktop-denoiser: error:"
@@ -87,7 +88,8 @@ def _png_size(path: Path) -> tuple[int, int]:
         ((), ["train", "denoise", "evaluate", "models", "gui", "--version", "--self-test"]),
         (("train",), ["--arch", "--noise", "--epochs", "--batch-size", "--lr", "--subset", "--patience", "--seed",
                       "--time-budget", "--lr-schedule", "--mnist", "--name", "--out", "--eval-limit", "uniform"]),
-        (("denoise",), ["IN", "--output", "--noise", "--seed", "--model", "--classifier", "--classify", "--size"]),
+        (("denoise",), ["IN", "--output", "--recursive", "--overwrite", "--noise", "--seed", "--model", "--classifier",
+                        "--classify", "--size"]),
         (("evaluate",), ["--model", "--noise", "--limit", "--quick", "--full", "--tables", "--mnist"]),
         (("models",), ["--paths"]),
         (("gui",), ["window"]),
@@ -185,7 +187,7 @@ def test_denoise_a_folder_classifies_both_polarities(cli, digit_pngs, tmp_path):
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted(Path(p).stem + ".png" for p in labels)
     assert all(_png_size(out / name) == (28, 28) for name in written)
-    assert stderr_lines(proc) == []
+    assert stderr_lines(proc) == ["desktop-denoiser: 20 written, 0 skipped, 0 failed"]
 
 
 def test_denoise_with_added_noise_and_size(cli, digit_pngs, tmp_path):
@@ -341,3 +343,179 @@ def test_denoising_into_the_input_folder_keeps_the_originals(in_process, mnist, 
     before = {p: p.read_bytes() for p in paths}
     in_process(["denoise", str(folder), "-o", str(folder)])
     assert {p: p.read_bytes() for p in paths} == before
+
+
+# ----------------------------------------------------------------------------------------------
+# train and the store: options checked before any work, names reserved, nothing lost
+
+
+
+
+TINY_TRAIN = ("train", "--arch", "conv", "--epochs", "1", "--subset", "300", "--eval-limit", "50")
+
+
+def test_train_refuses_a_name_too_long_before_training(tmp_path, home):
+    out = tmp_path / "out"
+    proc = run_cli(*TINY_TRAIN, "--name", "n" * 300, "--out", out, home=home, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert assert_one_error_line(proc) == (
+        "desktop-denoiser: error: The model name is too long (300 characters; at most 100).")  # and no epoch ran
+    assert not out.exists() and not (home / "models").exists()
+
+
+def test_train_refuses_a_read_only_out_folder_before_training(tmp_path, home):
+    """It used to train, then save into the user's folder instead, exit 0."""
+    out = tmp_path / "ro"
+    undo = read_only_folder(out)
+    try:
+        proc = run_cli(*TINY_TRAIN, "--out", out, home=home, cwd=tmp_path)
+        assert proc.returncode == 1
+        line = assert_one_error_line(proc, f"Cannot write to {out}: ")
+        assert line.endswith(("Operation not permitted", "Permission denied", "Read-only file system")), line
+        assert list(out.iterdir()) == []
+    finally:
+        undo()
+    assert not (home / "models").exists()  # nothing went to the user's folder either
+
+
+def test_two_trainings_of_one_name_at_once_give_two_consistent_models(tmp_path, home):
+    """Two real `train --name same` processes side by side (different architectures, so each
+    .json can be checked against the .keras beside it)."""
+    import json
+
+    from desktop_denoiser.core.store import ModelStore
+
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+               DESKTOP_DENOISER_HOME=str(home))
+    runs = {arch: subprocess.Popen([sys.executable, "-m", "desktop_denoiser", "train", "--arch", arch, "--epochs", "1",
+                                    "--subset", "300", "--eval-limit", "50", "--name", "same", "--out", str(out)],
+                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for arch in ("conv", "dense")}
+    outputs = {arch: p.communicate(timeout=600) for arch, p in runs.items()}
+    assert all(p.returncode == 0 for p in runs.values()), outputs
+    saved = {}
+    for arch, (stdout, _) in outputs.items():
+        m = re.search(r"^saved (\S+) to (.+\.keras)$", stdout, re.M)
+        assert m, stdout
+        saved[arch] = m[1]
+    assert sorted(saved.values()) == ["same", "same-2"]
+    assert sorted(p.name for p in out.iterdir()) == ["same-2.json", "same-2.keras", "same.json", "same.keras"]
+    notes = [err for _, err in outputs.values() if "A model named same exists or is being trained" in err]
+    assert len(notes) == 1  # the second run was told at its start
+    store = ModelStore(bundled_dir=out, user_dir=home / "models")
+    for arch, name in saved.items():
+        meta = json.loads((out / f"{name}.json").read_text())
+        model = store.load(name, "denoiser").model
+        assert meta["architecture"] == arch == model.name  # the metadata describes the model beside it
+        assert meta["parameters"] == model.count_params()
+        assert "test_psnr" in meta["metrics"]  # the figures were written into the right file
+
+
+def test_models_copes_with_metadata_of_the_wrong_types(tiny_models, tmp_path, home):
+    import json
+    import shutil
+
+    bundled = tmp_path / "bundled"
+    shutil.copytree(tiny_models.folder, bundled)
+    json_path = bundled / f"{tiny_models.denoiser_name}.json"
+    meta = json.loads(json_path.read_text())
+    json_path.write_text(json.dumps({**meta, "metrics": {**meta["metrics"], "test_psnr": "high"}, "created": 5}))
+    clf_path = bundled / f"{tiny_models.classifier_name}.json"
+    clf_path.write_text(json.dumps({**json.loads(clf_path.read_text()), "metrics": None}))
+    proc = run_cli("models", bundled=bundled, home=home, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and stderr_lines(proc) == []
+    lines = {line.split()[2]: line for line in proc.stdout.splitlines() if line.startswith("bundled ")}
+    assert "[unknown: created, metrics.test_psnr]" in lines[tiny_models.denoiser_name]
+    assert "PSNR" not in lines[tiny_models.denoiser_name] and "(default)" in lines[tiny_models.denoiser_name]
+    assert "[unknown: metrics]" in lines[tiny_models.classifier_name]
+
+
+def test_a_corrupt_user_model_does_not_hide_the_bundled_default(cli, tiny_models, digit_pngs, home, tmp_path):
+    """A corrupt unet-mixed.keras in the user's folder used to shadow the bundled one: no denoiser."""
+    user = home / "models"
+    user.mkdir(parents=True)
+    good = (tiny_models.folder / f"{tiny_models.denoiser_name}.keras").read_bytes()
+    (user / f"{tiny_models.denoiser_name}.keras").write_bytes(good[: len(good) // 3])
+    (user / f"{tiny_models.denoiser_name}.json").write_bytes(
+        (tiny_models.folder / f"{tiny_models.denoiser_name}.json").read_bytes())
+    out = tmp_path / "out.png"
+    proc = cli("denoise", digit_pngs[0][0], "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert _png_size(out) == (28, 28)
+    listed = cli("models")
+    assert listed.returncode == 0
+    rows = [line for line in listed.stdout.splitlines() if f" {tiny_models.denoiser_name} " in line + " "]
+    user_row = next(r for r in rows if r.startswith("user "))
+    bundled_row = next(r for r in rows if r.startswith("bundled "))
+    assert "unusable" in user_row and "corrupt or truncated" in user_row and "(default)" not in user_row
+    assert "(default)" in bundled_row
+
+
+def test_ctrl_c_while_tensorflow_imports_is_one_line(monkeypatch, capsys, tmp_path):
+    from desktop_denoiser import cli as cli_mod
+    from desktop_denoiser.core import device
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(device, "import_tensorflow_quietly", interrupted)
+    assert cli_mod.main(["train", "--out", str(tmp_path / "out")]) == 130
+    err = capsys.readouterr().err
+    assert err == "desktop-denoiser: interrupted\n"
+
+
+def _train_in_process(tmp_path, monkeypatch, *extra):
+    from desktop_denoiser import cli as cli_mod
+
+    monkeypatch.chdir(tmp_path)
+    return cli_mod.main([*TINY_TRAIN, "--out", str(tmp_path / "out"), *extra])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_during_the_save(mnist, tmp_path, monkeypatch, capsys, presses):
+    """Once: the model is still saved, and nobody is told it stops "after this batch". Twice:
+    the save stops, and leaves nothing behind."""
+    import signal
+
+    from desktop_denoiser.core.store import ModelStore
+
+    real_save = ModelStore.save
+
+    def save_with_ctrl_c(self, *args, **kwargs):
+        for _ in range(presses):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelStore, "save", save_with_ctrl_c)
+    code = _train_in_process(tmp_path, monkeypatch)
+    captured = capsys.readouterr()
+    assert "Stopping after this batch" not in captured.err
+    assert "The training is over; saving and measuring the model (Ctrl+C again to stop" in captured.err
+    out = tmp_path / "out"
+    if presses == 1:
+        assert code == 0, captured.err
+        assert "saved conv-mixed to" in captured.out
+        assert sorted(p.name for p in out.iterdir()) == ["conv-mixed.json", "conv-mixed.keras"]
+    else:
+        assert code == 130
+        assert captured.err.rstrip().endswith("desktop-denoiser: interrupted")
+        assert list(out.iterdir()) == []  # no half model, no temporary file, no lock
+
+
+def test_train_says_when_the_model_was_saved_but_its_figures_were_not(mnist, tmp_path, monkeypatch, capsys):
+    """The disk fills up after the model was saved: exit 0 (the model is there and usable), and
+    the message says which file failed and how to measure again."""
+    import json
+
+    fail_metadata_writes(monkeypatch)
+    code = _train_in_process(tmp_path, monkeypatch, "--name", "full")
+    captured = capsys.readouterr()
+    target = tmp_path / "out" / "full.keras"
+    assert code == 0, captured.err
+    assert (f"Saved full to {target}, but its test figures were not written (Could not save {target.with_suffix('.json')}: "
+            "No space left on device); measure it again with: desktop-denoiser evaluate --model full --save") in captured.err
+    assert "test figures: none (see above)" in captured.out and f"saved full to {target}" in captured.out
+    assert json.loads(target.with_suffix(".json").read_text())["metrics"] == {}

@@ -17,6 +17,7 @@ import pytest
 from desktop_denoiser.core import models, store as store_mod
 from desktop_denoiser.core.errors import ConfigError, DenoiserError, ModelFileError, SaveError
 from desktop_denoiser.core.store import FORMAT, ModelStore, load_keras
+from conftest import read_only_folder  # noqa: E402
 
 META = {"kind": "denoiser", "architecture": "conv", "noise_label": "uniform:level=0.9",
         "metrics": {"test_psnr": 17.25, "test_accuracy_denoised": 0.9}, "created": "2024-01-01T00:00:00+00:00"}
@@ -460,19 +461,6 @@ def test_find_prefers_a_stored_name_over_an_unrelated_folder(store, conv_model, 
 # reservations: names are taken once, at the start, by one run
 
 
-def _read_only(path: Path):
-    """Make ``path`` a folder nobody may create files in, even root (chattr +i); returns the undo,
-    or skips the test when that cannot be done here."""
-    import shutil
-    import subprocess
-
-    path.mkdir(parents=True, exist_ok=True)
-    if getattr(os, "geteuid", lambda: 1)() != 0:
-        os.chmod(path, 0o555)
-        return lambda: os.chmod(path, stat.S_IRWXU)
-    if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
-        return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
-    pytest.skip("running as root where chattr +i is not available: cannot make a read-only folder")
 
 
 def _hidden(folder: Path) -> list[str]:
@@ -558,7 +546,7 @@ def test_a_name_too_long_is_refused_before_anything_is_written(store, name):
 
 def test_a_read_only_folder_is_refused_before_anything_is_written(tmp_path, conv_model):
     folder = tmp_path / "ro"
-    undo = _read_only(folder)
+    undo = read_only_folder(folder)
     try:
         store = ModelStore(bundled_dir=folder, user_dir=tmp_path / "user", write_to=folder)
         assert store.write_dir == folder  # no fallback to the user's folder

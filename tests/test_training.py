@@ -14,6 +14,7 @@ from desktop_denoiser.core import models, training
 from desktop_denoiser.core.errors import ConfigError
 from desktop_denoiser.core.noise import NoiseSpec
 from desktop_denoiser.core.training import TrainConfig, Trainer
+from conftest import fail_metadata_writes  # noqa: E402
 
 NOISE = NoiseSpec.parse("uniform:0.5")
 
@@ -423,23 +424,14 @@ def test_the_name_is_reserved_for_the_whole_run(mnist, tmp_path):
 
 def test_figures_that_cannot_be_written_leave_the_saved_model_and_say_so(mnist, tmp_path, monkeypatch):
     """The disk fills up after the model was saved, while its figures are written."""
-    import errno
     import json
-    from pathlib import Path
 
     from desktop_denoiser.core import workflows
     from desktop_denoiser.core.store import ModelStore
 
     (tmp_path / "b").mkdir()
     store = ModelStore(bundled_dir=tmp_path / "b", user_dir=tmp_path / "u")
-    real_write_bytes = Path.write_bytes
-
-    def disk_full_for_metadata(self, data):
-        if self.name.endswith(".tmp.json"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write_bytes(self, data)
-
-    monkeypatch.setattr(Path, "write_bytes", disk_full_for_metadata)
+    fail_metadata_writes(monkeypatch)
     statuses = []
     result, entry = workflows.train_and_save(Trainer(_config(epochs=1)), store, "full", statuses.append, eval_limit=50)
     assert entry.name == "full" and entry.meta["metrics"] == {}

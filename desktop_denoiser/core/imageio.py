@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 import zlib
@@ -87,14 +88,9 @@ def load_image(path: PathLike) -> Image.Image:
     except TypeError as exc:
         raise ImageError(f"Cannot open {path!r}: it is not a file path.") from exc
     try:
-        if p.is_dir():
+        if p.is_dir():  # before os.open, which on Windows says "permission denied" for a folder
             raise ImageError(f"Cannot open {name}: it is a folder, not an image file.")
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ImageError(
-                f"Cannot open {name}: the file is {size / 2**20:.0f} MB, far too large for a digit image."
-            )
-        data = p.read_bytes()
+        data = _read_regular_file(p, name)
     except ImageError:
         raise
     except FileNotFoundError as exc:
@@ -109,6 +105,37 @@ def load_image(path: PathLike) -> Image.Image:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise ImageError(f"Cannot open {name}: {reason}.") from exc
     return image_from_bytes(data, name=name)
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _read_regular_file(p: Path, name: str) -> bytes:
+    """The bytes of ``p``, which must be a regular file of at most MAX_FILE_BYTES.
+
+    Opened with O_NONBLOCK so that a FIFO cannot block in ``open()``; the check on the open
+    descriptor (fstat) cannot be raced by swapping the path. Devices such as ``/dev/zero`` are
+    refused before a byte is read, and the read is bounded in any case.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(p, flags)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageError(f"Cannot open {name}: it is a folder, not an image file.")
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((what for test, what in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+            raise ImageError(f"Cannot open {name}: it is {kind}, not an image file.")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ImageError(f"Cannot open {name}: the file is {st.st_size / 2**20:.0f} MB, far too large for a digit image.")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:  # grew while we read it
+        raise ImageError(f"Cannot open {name}: the file is far too large for a digit image.")
+    return data
 
 
 def image_from_bytes(data: bytes, name: str = "clipboard") -> Image.Image:

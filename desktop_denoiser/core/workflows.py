@@ -1,25 +1,21 @@
-"""Whole jobs that the CLI and the GUI both run: train-evaluate-save, and denoise files."""
+"""Whole jobs that the CLI and the GUI both run: load a pipeline, train-evaluate-save, measure.
+
+Denoising files is in :mod:`filebatch`."""
 
 from __future__ import annotations
 
 import dataclasses
 import platform
-from pathlib import Path
-from typing import Callable, Iterable, Optional
-
-import numpy as np
+from typing import Callable, Optional
 
 from .. import __version__
 from . import data as data_mod
-from . import evaluation, imageio, models, preprocess
-from .errors import DenoiserError, ImageError, ModelFileError
-from .inference import Pipeline, Prediction
+from . import evaluation, models
+from .errors import DenoiserError, ModelFileError, SaveError
+from .inference import Pipeline
 from .noise import NoiseSpec
 from .store import ModelEntry, ModelStore, now_iso
 from .training import Trainer, TrainResult
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
 
 def load_pipeline(store: ModelStore, denoiser: Optional[str] = None, classifier: Optional[str] = None,
                   need_classifier: bool = True) -> tuple[Pipeline, Optional[ModelEntry], Optional[ModelEntry]]:
@@ -123,85 +119,43 @@ def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = No
 
     A cancelled run is still saved (with its best epoch, or its partial weights when no
     epoch finished) when ``save_partial`` is true.
+
+    The name (and the folder) are checked and reserved before the training starts: a bad one
+    is refused before any work, a taken one becomes ``NAME-2`` (said at once through
+    ``on_status``), and no other run can save under it until this model and its figures are
+    written. A failure to write the figures after the model was saved is reported through
+    ``on_status`` and returns the saved entry (without figures).
     """
-    result = trainer.run()
-    if result.steps == 0 or (result.cancelled and not save_partial):
-        return result, None
-    cfg = result.config
+    cfg = trainer.config
     default_name = cfg.arch if models.get(cfg.arch).kind == "classifier" else f"{cfg.arch}-{cfg.noise.kind}"
-    on_status("Saving…")
-    # save first: a failure while measuring must never lose the trained model
-    entry = store.save(result.model, metadata(result, {}), name or default_name)
-    if not measure_it:
-        return result, entry
-    on_status("Measuring on the MNIST test set…")
-    try:
-        figures = test_metrics(result, store, eval_limit)
-    except DenoiserError as exc:
-        on_status(f"Saved, but could not measure the model: {exc}")
-        return result, entry
-    entry = store.update_metadata(entry, {"metrics": figures})
+    with store.reserve(name or default_name) as reservation:
+        if reservation.name != reservation.requested:
+            on_status(f"A model named {reservation.requested} exists or is being trained; "
+                      f"this one will be saved as {reservation.name}.")
+        result = trainer.run()
+        if result.steps == 0 or (result.cancelled and not save_partial):
+            return result, None
+        on_status("Saving…")
+        # save first: a failure while measuring must never lose the trained model
+        entry = store.save(result.model, metadata(result, {}), reservation=reservation)
+        if not measure_it:
+            return result, entry
+        on_status("Measuring on the MNIST test set…")
+        try:
+            figures = test_metrics(result, store, eval_limit)
+        except DenoiserError as exc:
+            on_status(f"Saved, but could not measure the model: {exc}")
+            return result, entry
+        try:
+            entry = store.update_metadata(entry, {"metrics": figures})
+        except SaveError as exc:
+            on_status(f"{FIGURES_NOT_WRITTEN.format(name=entry.name, path=entry.path)} ({exc}); measure it again with: "
+                      f"desktop-denoiser evaluate --model {entry.name} --save")
     return result, entry
 
 
-# ------------------------------------------------------------------------------------------
-# denoising files
+FIGURES_NOT_WRITTEN = "Saved {name} to {path}, but its test figures were not written"
 
 
-@dataclasses.dataclass
-class FileResult:
-    source: Path
-    target: Optional[Path]
-    prediction: Optional[Prediction]
-    error: Optional[str] = None
-
-
-def expand_inputs(inputs: Iterable[str]) -> list[Path]:
-    """Files as given, folders as their image files (sorted); a missing path is an ImageError."""
-    found: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES))
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise ImageError(f"No such file or folder: {p}")
-    return found
-
-
-def output_paths(sources: list[Path], out: Path, many: bool) -> list[Path]:
-    """One output PNG per input: ``out`` itself for a single input named .png, else
-    ``out/STEM.png`` (``out/STEM-EXT.png`` when two inputs share a stem). Refuses to write
-    over an input image."""
-    if not many and out.suffix.lower() == ".png":
-        targets = [out]
-    else:
-        stems: dict[str, int] = {}
-        for s in sources:
-            stems[s.stem] = stems.get(s.stem, 0) + 1
-        targets = [out / (f"{s.stem}-{s.suffix.lstrip('.').lower()}.png" if stems[s.stem] > 1 else f"{s.stem}.png")
-                   for s in sources]
-    inputs = {s.resolve() for s in sources}
-    for t in targets:
-        if t.resolve() in inputs:
-            raise ImageError(f"Refusing to overwrite the input {t}; choose another output.")
-    return targets
-
-
-def denoise_file(pipeline: Pipeline, source: Path, target: Optional[Path], noise: Optional[NoiseSpec],
-                 seed: int = 0, size: int = 28) -> FileResult:
-    """Read, normalise, optionally corrupt, denoise and classify one file; write the PNG."""
-    try:
-        image = preprocess.to_mnist(imageio.load_image(source))
-    except ImageError as exc:
-        return FileResult(source, None, None, str(exc))
-    if noise is not None:
-        image = noise.apply(image, seed)
-    prediction = pipeline.run(image)
-    if target is not None:
-        out = prediction.reconstruction
-        if size != 28:
-            out = np.asarray(preprocess.from_mnist(out, size)) / 255.0
-        imageio.save_png(target, out)
-    return FileResult(source, target, prediction)
+# Denoising files (plan, batched run, writes) lives in filebatch.py, which worker processes import
+# without the store and the training code.

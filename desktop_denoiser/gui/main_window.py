@@ -373,7 +373,7 @@ class MainWindow(QMainWindow):
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for e in info.denoisers:
-            label = e.name + ("" if e.source == "bundled" else "  (yours)")
+            label = e.name + ("" if e.source == "bundled" else "  (yours)") + ("  (unusable)" if e.error else "")
             self.model_combo.addItem(label, e.name)
             self.model_combo.setItemData(self.model_combo.count() - 1, describe_entry(e), Qt.ItemDataRole.ToolTipRole)
             if e.error:
