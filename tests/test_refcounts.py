@@ -73,7 +73,7 @@ def _app_signals(qtbot):
     from desktop_denoiser.gui.models_dialog import ModelsDialog
     from desktop_denoiser.gui.noise_panel import NoisePanel
     from desktop_denoiser.gui.training_panel import TrainingPanel
-    from desktop_denoiser.gui.workers import FrameRequest, FrameResult, InferenceWorker, ModelsInfo
+    from desktop_denoiser.gui.workers import FrameResult, InferenceWorker, ModelsInfo
 
     from desktop_denoiser.core.store import ModelStore
 
@@ -107,7 +107,6 @@ def _app_signals(qtbot):
         ("training.status", training.status, ("s",)), ("training.succeeded", training.succeeded, ({}, None)),
         ("training.failed", training.failed, ("f",)),
     ]
-    _ = FrameRequest  # the request travels through a queue, not a signal
     return signals, keep
 
 

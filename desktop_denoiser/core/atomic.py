@@ -28,26 +28,15 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     picks the format from it). On any error the temporary file is removed and a
     :class:`SaveError` with a clear message is raised; the target is untouched.
     """
-    target = Path(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    suffix = target.suffix if suffix is None else suffix
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{suffix}", dir=folder)
-        os.close(fd)
-    except OSError as exc:
-        raise SaveError(f"Cannot write to {folder}: {exc.strerror or exc}") from exc
-    tmp = Path(tmp_name)
+    tmp = temporary_beside(target, suffix)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
+        flush_to_disk(tmp, target)
+        move_into_place(tmp, target)
     except SaveError:
         _remove_quietly(tmp)
         raise
-    except OSError as exc:
+    except OSError as exc:  # the caller's write into ``tmp`` failed (a full disk, ...)
         _remove_quietly(tmp)
         raise SaveError(f"Could not save {target}: {exc.strerror or exc}") from exc
     except BaseException:
@@ -204,14 +193,16 @@ def _remove_quietly(path: Path) -> None:
 TEMPORARY_PATTERN = r"\.(?P<stem>.+)\.[A-Za-z0-9_]{8}\.tmp(?P<suffix>\.[^.]*)?"  # what mkstemp makes here
 
 
-def temporary_beside(target: str | os.PathLike) -> Path:
+def temporary_beside(target: str | os.PathLike, suffix: str | None = None) -> Path:
     """A new, empty temporary file in ``target``'s folder (``.STEM.XXXXXXXX.tmp.SUFFIX``:
-    hidden, never taken for the target). SaveError naming the folder when it cannot be made."""
+    hidden, never taken for the target; SUFFIX is the target's unless given). SaveError naming
+    the folder when it cannot be made."""
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
+    suffix = target.suffix if suffix is None else suffix
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{suffix}", dir=folder)
         os.close(fd)
     except OSError as exc:
         raise SaveError(f"Cannot write to {folder}: {exc.strerror or exc}") from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Optional
 
@@ -13,30 +12,10 @@ from PySide6.QtGui import QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from .background import Background
 from .canvas import DrawingCanvas
 
 DRAW, IMAGE, TEST = 0, 1, 2
-
-
-def _load_mnist_in_thread(deliver) -> None:
-    """Load MNIST (core.data) in a daemon thread and ``deliver(mnist or None, error)`` from it
-    (a daemon thread: a slow download never holds up quitting the app)."""
-    def work():
-        from ..core import data
-        from ..core.errors import DatasetError
-
-        try:
-            result = (data.load_mnist(), "")
-        except DatasetError as exc:
-            result = (None, str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown in the tab; the app keeps running
-            result = (None, f"MNIST could not be loaded: {exc}")
-        try:
-            deliver(*result)
-        except RuntimeError:  # the window is gone
-            pass
-
-    threading.Thread(target=work, name="mnist-loader", daemon=True).start()
 
 
 def pil_to_qimage(image: Image.Image) -> QImage:
@@ -50,7 +29,6 @@ class InputPanel(QTabWidget):
 
     changed = Signal()
     open_requested = Signal()
-    _mnist_done = Signal(object, str)  # from the loading thread
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -61,7 +39,7 @@ class InputPanel(QTabWidget):
         self._mnist_error: Optional[str] = None
         self._loading = False
         self._want_random = False
-        self._mnist_done.connect(self._mnist_loaded)  # queued: emitted from the loading thread
+        self._background = Background(self)
         self.addTab(self._build_draw_tab(), "Draw")
         self.addTab(self._build_image_tab(), "Image")
         self.addTab(self._build_test_tab(), "Test digits")
@@ -166,14 +144,19 @@ class InputPanel(QTabWidget):
             self.test_label.setText("Loading the MNIST test digits…")
             self.test_index.setEnabled(False)
             self.random_button.setEnabled(False)
-            _load_mnist_in_thread(self._mnist_done.emit)
+            from ..core import data
+
+            self._background.run(data.load_mnist, self._mnist_loaded, name="mnist-loader")
         return False
 
-    def _mnist_loaded(self, mnist, error: str) -> None:
+    def _mnist_loaded(self, mnist, error) -> None:
+        """The outcome of ``data.load_mnist``, run in the background by :meth:`_ensure_mnist`."""
+        from ..core.errors import DatasetError
+
         self._loading = False
-        if mnist is None:
-            self._mnist_error = error
-            self.test_label.setText(error)
+        if error is not None:
+            self._mnist_error = str(error) if isinstance(error, DatasetError) else f"MNIST could not be loaded: {error}"
+            self.test_label.setText(self._mnist_error)
             return
         self._mnist = mnist
         self.test_index.setEnabled(True)
