@@ -50,7 +50,7 @@ EXCLUDES = [
     # Only TensorFlow's remote debugger/RPC modules import grpc; cryptography and OpenSSL are
     # optional extras of requests/urllib3; StableHLO (25 MB) is for exporting models only.
     "grpc", "cryptography", "OpenSSL", "tensorflow.compiler.mlir.stablehlo",
-    "benchmarks", "tests",
+    "desktop_denoiser.benchmarks", "tests",
 ]
 
 HIDDEN_IMPORTS = [

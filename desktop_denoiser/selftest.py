@@ -8,9 +8,8 @@ Headless (no window, no display needed). It
 2. imports the GUI libraries (PySide6's QtCore/QtGui/QtWidgets, pyqtgraph and the app's own
    ``desktop_denoiser.gui`` modules) without opening a window, so a bundle that lost a Qt module is
    caught,
-3. brings the sample into the MNIST convention (:func:`~desktop_denoiser.core.preprocess.to_mnist`),
-   corrupts it with ``uniform:0.5`` noise (seed 0) and runs it through the inference
-   :class:`~desktop_denoiser.core.inference.Pipeline`,
+3. computes a frame of the sample (:func:`~desktop_denoiser.core.frame.compute`, as the window
+   does): the MNIST convention, ``uniform:0.5`` noise (seed 0), denoise and classify,
 4. checks that the reconstruction is a finite 28 × 28 image, that it is closer to the clean
    digit than the noisy input is (PSNR), and that the classifier reads the right digit,
 5. starts a training process (a child, as the window's trainings run) that must report a
@@ -151,12 +150,85 @@ def _training_process() -> tuple[bool, str]:
         t0 = time.perf_counter()
         events = list(TrainingProcess(config, ModelStore(Path(tmp) / "b", Path(tmp) / "u")).events())
         seconds = time.perf_counter() - t0
-    last = events[-1] if events else ("none",)
+    end = events[-1][1] if events and events[-1][0] == "end" else None
     statuses = [e[1] for e in events if e[0] == "status"]
-    ok = last[0] == "failed" and "MNIST file not found" in last[1] and "Loading MNIST…" in statuses
+    ok = end is not None and end.failed and "MNIST file not found" in end.message and "Loading MNIST…" in statuses
     detail = (f"a child process started, loaded the trainer and reported the missing data set in {seconds:.1f} s"
-              if ok else f"expected a report of the missing data set, got {[e[0] for e in events]}: {last[1:]}")
+              if ok else f"expected a report of the missing data set, got {[e[0] for e in events]}: "
+              f"{end.describe() if end is not None else None}")
     return ok, detail
+
+
+def _versions(report: _Report) -> None:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from .core import device
+
+    report.line(f"versions: python {platform.python_version()}, tensorflow {tf.__version__}, keras {keras.__version__}, "
+                f"numpy {np.__version__}, scipy {_version('scipy')}, pillow {_version('PIL')}")
+    report.line(f"device: {device.describe()}")
+
+
+def _load_models(report: _Report, store, d_entry, c_entry):
+    from .core import workflows
+
+    t_load = time.perf_counter()
+    pipeline, d_used, c_used = workflows.load_pipeline(store, str(d_entry.path), str(c_entry.path))
+    folders = sorted({str(d_entry.path.parent), str(c_entry.path.parent)})
+    report.line(f"models: denoiser {d_used.name} ({d_entry.source}), classifier {c_used.name} ({c_entry.source}), "
+                f"loaded in {time.perf_counter() - t_load:.1f} s from {' and '.join(folders)}")
+    return pipeline
+
+
+def _check_frame(report: _Report, f) -> None:
+    """The checks on the sample's frame: shape, finite pixels, PSNR gained, the digit read."""
+    import numpy as np
+
+    out_img = np.asarray(f.reconstruction)
+    report.check("shape", out_img.shape == (28, 28), f"reconstruction {out_img.shape}, expected (28, 28)")
+    finite = bool(np.all(np.isfinite(out_img)))
+    if finite:
+        detail = f"all {out_img.size} pixels finite, range [{float(out_img.min()):.3f}, {float(out_img.max()):.3f}]"
+    else:
+        detail = f"{int(np.sum(~np.isfinite(out_img)))} of {out_img.size} pixels are NaN or infinite"
+    report.check("finite", finite, detail)
+    if out_img.shape == (28, 28) and finite:
+        p_noisy, p_out = f.psnr_noisy, f.psnr
+        report.check("psnr", p_out > p_noisy,
+                     f"denoised {p_out:.2f} dB vs noisy {p_noisy:.2f} dB ({p_out - p_noisy:+.2f} dB, noise {NOISE}, seed {SEED})")
+    else:
+        report.check("psnr", False, "not measured (the reconstruction is unusable)")
+    noisy_digit = int(np.argmax(f.probs_noisy)) if f.probs_noisy is not None else None
+    report.check("digit", f.digit == SAMPLE_LABEL,
+                 f"predicted {f.digit} ({100 * (f.confidence or 0):.1f}%) on the reconstruction, "
+                 f"expected {SAMPLE_LABEL} (noisy input: {noisy_digit})")
+    report.line(f"inference: {1000 * f.seconds:.1f} ms per image")
+
+
+def _checks(report: _Report, sample: Path, store, d_entry, c_entry) -> None:
+    """Every check after the sample and the models were found; a failure stops them with one line."""
+    stage = "loading TensorFlow"
+    try:
+        from .core import frame, imageio
+        from .core.noise import NoiseSpec
+
+        _versions(report)
+        stage = "importing the GUI libraries"
+        report.check("gui libraries", *_gui_libraries())
+        stage = "reading the sample"
+        image = imageio.load_image(sample)
+        stage = "loading the models"
+        pipeline = _load_models(report, store, d_entry, c_entry)
+        stage = "denoising the sample"
+        f = frame.compute(pipeline, image, noise=NoiseSpec.parse(NOISE), seed=SEED)
+        stage = "checking the result"
+        _check_frame(report, f)
+        stage = "starting a training process"
+        report.check("training process", *_training_process())
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        report.check(stage, False, _first_line(exc))
 
 
 def run_self_test(out: Optional[TextIO] = None) -> int:
@@ -174,70 +246,8 @@ def run_self_test(out: Optional[TextIO] = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a self-test never shows a traceback
         report.line(f"FAIL  self-test: could not look for the sample and models ({_first_line(exc)})")
         return 1
-
     report.line(f"desktop-denoiser {__version__} self-test")
-    stage = "loading TensorFlow"
-    try:
-        import numpy as np
-
-        from .core import device, imageio, metrics, preprocess, workflows
-        from .core.noise import NoiseSpec
-
-        import keras
-        import tensorflow as tf
-
-        report.line(
-            f"versions: python {platform.python_version()}, tensorflow {tf.__version__}, keras {keras.__version__}, "
-            f"numpy {np.__version__}, scipy {_version('scipy')}, pillow {_version('PIL')}"
-        )
-        stage = "describing the device"
-        report.line(f"device: {device.describe()}")
-        stage = "importing the GUI libraries"
-        report.check("gui libraries", *_gui_libraries())
-
-        stage = "reading the sample"
-        clean = preprocess.to_mnist(imageio.load_image(sample))
-        noisy = NoiseSpec.parse(NOISE).apply(clean, SEED)
-
-        stage = "loading the models"
-        t_load = time.perf_counter()
-        pipeline, d_used, c_used = workflows.load_pipeline(store, str(d_entry.path), str(c_entry.path))
-        load_s = time.perf_counter() - t_load
-        folders = sorted({str(d_entry.path.parent), str(c_entry.path.parent)})
-        report.line(f"models: denoiser {d_used.name} ({d_entry.source}), classifier {c_used.name} ({c_entry.source}), "
-                    f"loaded in {load_s:.1f} s from {' and '.join(folders)}")
-
-        stage = "denoising the sample"
-        prediction = pipeline.run(noisy)
-        out_img = np.asarray(prediction.reconstruction)
-
-        stage = "checking the result"
-        report.check("shape", out_img.shape == (28, 28), f"reconstruction {out_img.shape}, expected (28, 28)")
-        finite = bool(np.all(np.isfinite(out_img)))
-        if finite:
-            detail = f"all {out_img.size} pixels finite, range [{float(out_img.min()):.3f}, {float(out_img.max()):.3f}]"
-        else:
-            detail = f"{int(np.sum(~np.isfinite(out_img)))} of {out_img.size} pixels are NaN or infinite"
-        report.check("finite", finite, detail)
-        if out_img.shape == (28, 28) and finite:
-            p_noisy = float(metrics.psnr(clean, noisy)[0])
-            p_out = float(metrics.psnr(clean, out_img)[0])
-            report.check("psnr", p_out > p_noisy,
-                         f"denoised {p_out:.2f} dB vs noisy {p_noisy:.2f} dB ({p_out - p_noisy:+.2f} dB, noise {NOISE}, seed {SEED})")
-        else:
-            report.check("psnr", False, "not measured (the reconstruction is unusable)")
-        digit = prediction.digit
-        noisy_digit = int(np.argmax(prediction.probs_noisy)) if prediction.probs_noisy is not None else None
-        report.check("digit", digit == SAMPLE_LABEL,
-                     f"predicted {digit} ({100 * (prediction.confidence or 0):.1f}%) on the reconstruction, "
-                     f"expected {SAMPLE_LABEL} (noisy input: {noisy_digit})")
-        report.line(f"inference: {1000 * prediction.seconds:.1f} ms per image")
-
-        stage = "starting a training process"
-        report.check("training process", *_training_process())
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        report.check(stage, False, _first_line(exc))
-
+    _checks(report, sample, store, d_entry, c_entry)
     total = time.perf_counter() - t0
     if report.failures:
         report.line(f"self-test FAILED: {report.failures} of {report.checks} checks failed ({total:.1f} s)")

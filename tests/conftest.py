@@ -95,7 +95,7 @@ def _train_tiny(store, name, **config):
     cfg = TrainConfig(**{**settings, **config})
     result = Trainer(cfg).run()
     figures = workflows.test_metrics(result, store, limit=TINY_EVAL_LIMIT)
-    entry = store.save(result.model, workflows.metadata(result, figures), name)
+    entry = store.save(result.model, workflows.metadata(result, figures), name, folder=store.bundled_dir)  # as shipped
     assert entry.name == name, f"the fixture's folder already held a model named {name}"
     return result, entry
 

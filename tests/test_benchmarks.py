@@ -1,5 +1,6 @@
-"""benchmarks/: the noise_speed table end to end on a few digits, the sweep noise against scipy,
-the article's loop, the table format and the size overrides."""
+"""benchmarks/: the noise_speed table end to end on a few digits, the sweep noise against scipy
+(one definition in core.sweep for the window and the benchmark), the article's loop, the table
+format and the size overrides."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from benchmarks import common
-from benchmarks.sweep import SWEEP, article_loop, sweep_noise
+from desktop_denoiser.benchmarks import common
+from desktop_denoiser.benchmarks.sweep import article_loop
+from desktop_denoiser.core.sweep import SWEEP, sweep_noise, sweep_rows
 
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?×?$")
 
@@ -28,7 +30,7 @@ def _rows(text: str, first_cell_prefix: str) -> list[list[str]]:
 
 
 def test_noise_speed_table_prints_numbers(mnist, monkeypatch, capsys):
-    from benchmarks import run
+    from desktop_denoiser.benchmarks import run
 
     monkeypatch.setitem(common.OVERRIDES, "noise_images", 2048)
     monkeypatch.setitem(common.OVERRIDES, "loop_images", 256)
@@ -51,7 +53,7 @@ def test_noise_speed_table_prints_numbers(mnist, monkeypatch, capsys):
 
 
 def test_unknown_table_is_an_error(capsys):
-    from benchmarks import run
+    from desktop_denoiser.benchmarks import run
 
     assert run.main(full=False, tables=["nope"]) == 2
     assert "unknown table" in capsys.readouterr().err
@@ -76,10 +78,55 @@ def test_sweep_blur_matches_scipy_per_image(digits, sigma):
     np.testing.assert_allclose(out, np.clip(ref, 0, 1), atol=1e-5)
 
 
-def test_sweep_blur_can_use_zero_padding_like_noise_spec(digits):
-    out = sweep_noise(digits, 1.0, 0.0, mode="constant")
-    ref = np.stack([ndimage.gaussian_filter(img, 1.0, mode="constant") for img in digits])
-    np.testing.assert_allclose(out, ref, atol=1e-6)
+@pytest.mark.parametrize("sigma", [1.0, 2.0, 2.5])
+def test_sweep_border_is_reflect_like_the_article(sigma):
+    """A digit touching the border: the sweep's blur is gaussian_filter(mode="reflect") (the
+    article's default), visibly not the zero padding of NoiseSpec's blur+uniform."""
+    from desktop_denoiser.core import data
+
+    m = data.load_mnist()
+    x = data.to_float(m.x_test[:1000])
+    edge = np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1).max(axis=1) > 0.5
+    touching = x[edge][:4]
+    assert len(touching) == 4, "the first 1000 MNIST test digits hold a dozen with ink on the edge"
+    out = sweep_noise(touching, sigma, 0.0)
+    for img, ref_in in zip(out, touching):
+        reflect = ndimage.gaussian_filter(ref_in, sigma, mode="reflect")
+        np.testing.assert_allclose(img, np.clip(reflect, 0, 1), atol=1e-6)
+        assert np.abs(img - ndimage.gaussian_filter(ref_in, sigma, mode="constant")).max() > 0.05
+
+
+def test_window_and_benchmark_sweeps_give_identical_arrays(mnist, monkeypatch, tmp_path):
+    """The benchmark's sweep table (protocols.sweep, seed TEST_SEED + i, a batch of digits) and
+    the window's sweep (SweepDialog.compute -> core.sweep.sweep_rows, seed + i, one digit) are
+    one function: digit 0 of the table's figure is the window's row for that digit."""
+    from types import SimpleNamespace
+
+    from desktop_denoiser.benchmarks import protocols
+    from desktop_denoiser.core import sweep as core_sweep
+    from desktop_denoiser.core.evaluation import TEST_SEED
+
+    assert protocols.sweep_noise is core_sweep.sweep_noise and protocols.SWEEP is core_sweep.SWEEP
+    monkeypatch.setitem(common.OVERRIDES, "sweep_images", 16)
+    rows = {}
+    monkeypatch.setattr(protocols, "save_sweep_figure", lambda path, figure_rows, nets: rows.update(figure_rows))
+    from desktop_denoiser.core.store import ModelStore
+
+    (tmp_path / "bundled").mkdir()
+    (tmp_path / "user").mkdir()
+    models = common.Models(ModelStore(bundled_dir=tmp_path / "bundled", user_dir=tmp_path / "user"))  # no models
+    table = protocols.sweep(SimpleNamespace(full=False, models=models, figure=str(tmp_path / "sweep.png")))
+    assert len(table.rows) == len(SWEEP) == 6
+    bench = np.stack(rows["noisy"])
+    clean = common.test_set(1)[0][0]
+    steps, window = sweep_rows(clean, seed=TEST_SEED)
+    assert [(s.sigma, s.r) for s in steps] == list(SWEEP)
+    np.testing.assert_array_equal(bench, window)
+    pytest.importorskip("PySide6")
+    from desktop_denoiser.gui.sweep_dialog import SweepDialog
+
+    np.testing.assert_array_equal(SweepDialog.compute(None, clean).noisy, sweep_rows(clean, seed=0)[1])
+    np.testing.assert_array_equal(sweep_rows(clean, seed=0)[1][3], sweep_noise(clean[None], *SWEEP[3], seed=3)[0])
 
 
 def test_sweep_step_zero_is_the_clean_image(digits):
@@ -155,20 +202,29 @@ def test_sizes_quick_full_and_overrides(monkeypatch):
 # the fast blur+uniform paths of NoiseSpec that noise_speed measures
 
 
+def _toeplitz_blur(ops, matmul, x, sigma, sigma_max: float):
+    """The blur of blur+uniform without its noise: ``B @ x @ B`` from the kernels' shared maths,
+    one sigma per image ((N, 1))."""
+    from desktop_denoiser.core import noise_kernels as k
+
+    bh, bw = k._blur_matrices(ops, k._half_kernel(ops, sigma, k._radius(sigma_max)), x.shape[1], x.shape[2])
+    return matmul(matmul(bh, x), bw)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "tf"])
 def test_fast_blur_matches_scipy_constant_mode(backend):
     """The per-image Toeplitz blur equals gaussian_filter(mode="constant"); sigma -> 0 is the identity."""
-    from desktop_denoiser.core import noise as noise_mod
+    from desktop_denoiser.core import noise_kernels as k
 
     sigmas = np.array([0.0, 1e-4, 0.05, 0.3, 0.5, 0.75, 1.0, 1.3, 1.5, 1.99, 2.0], np.float32)
     x = np.random.default_rng(0).random((len(sigmas), 28, 28)).astype(np.float32)
     if backend == "numpy":
-        out = noise_mod._blur(noise_mod._NumpyOps(np.random.default_rng(0)), x, sigmas.reshape(-1, 1, 1), 2.0)
+        out = _toeplitz_blur(k.NumpyOps(np.random.default_rng(0)), np.matmul, x, sigmas.reshape(-1, 1), 2.0)
     else:
         import tensorflow as tf
 
-        ops = noise_mod._TFOps(tf, tf.constant([1, 2], tf.int64))
-        out = noise_mod._blur(ops, tf.constant(x), tf.constant(sigmas.reshape(-1, 1, 1)), 2.0).numpy()
+        ops = k.TFOps(tf, tf.constant([1, 2], tf.int64))
+        out = _toeplitz_blur(ops, tf.matmul, tf.constant(x), tf.constant(sigmas.reshape(-1, 1)), 2.0).numpy()
     for img, ref_in, s in zip(out, x, sigmas):
         ref = ndimage.gaussian_filter(ref_in.astype(np.float64), float(s), mode="constant") if s > 0 else ref_in
         np.testing.assert_allclose(img, ref, atol=1e-5, err_msg=f"sigma={s}")

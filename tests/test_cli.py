@@ -123,7 +123,7 @@ def test_models_lists_the_tiny_models(cli, tiny_models, home):
     out = proc.stdout
     assert f"bundled: {tiny_models.folder}" in out
     assert f"user:    {home / 'models'}" in out
-    assert f"new models go to: {tiny_models.folder}" in out
+    assert f"new models go to: {home / 'models'}" in out  # never the bundled folder by itself (issue 12)
     lines = {line.split()[2]: line for line in out.splitlines() if line.startswith("bundled ")}
     # other tests (the GUI's) may have added models to the shared folder
     assert set(lines) >= {tiny_models.denoiser_name, tiny_models.conv_name, tiny_models.classifier_name}
@@ -209,8 +209,8 @@ def test_train_then_list(tmp_path, home, tiny_models):
     assert any(re.match(r"^epoch 1/1 \|.*\| +100\.0%  batch \d+/\d+  loss \d", line) for line in err), proc.stderr
     assert any(line.startswith("epoch 1: loss ") and "val_loss" in line for line in err), proc.stderr
     out = proc.stdout
-    assert re.search(r"^completed: 1 epoch\(s\), best epoch 1", out, re.M), out
-    assert re.search(r"^test PSNR \d+\.\d\d dB \(noisy \d+\.\d\d\), SSIM", out, re.M), out
+    assert re.search(r"^Finished 1 epoch in \d+ s; best epoch 1, saved as \S+\. On CPU", out, re.M), out
+    assert re.search(r"^PSNR \d+\.\d\d dB \(noisy \d+\.\d\d dB\), SSIM", out, re.M), out
     m = re.search(r"^saved (\S+) to (.+\.keras)$", out, re.M)
     assert m, out
     name, path = m[1], Path(m[2])
@@ -519,3 +519,113 @@ def test_train_says_when_the_model_was_saved_but_its_figures_were_not(mnist, tmp
             "No space left on device); measure it again with: desktop-denoiser evaluate --model full --save") in captured.err
     assert "test figures: none (see above)" in captured.out and f"saved full to {target}" in captured.out
     assert json.loads(target.with_suffix(".json").read_text())["metrics"] == {}
+
+
+# ----------------------------------------------------------------------------------------------
+# where new models go (issue 12): the user's folder, never a checkout's trained_models/ by itself
+
+SMALL_TRAIN = ("train", "--arch", "conv", "--epochs", "1", "--subset", "200", "--eval-limit", "200")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (hidden ones too: a lock or temporary file left is a change)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _saved(proc) -> tuple[str, Path]:
+    assert proc.returncode == 0, proc.stderr
+    m = re.search(r"^saved (\S+) to (.+\.keras)$", proc.stdout, re.M)
+    assert m, proc.stdout
+    return m[1], Path(m[2])
+
+
+@pytest.fixture
+def checkout(tiny_models, tmp_path) -> Path:
+    """A source checkout's trained_models/: the tiny models in a writable folder of their own."""
+    import shutil
+
+    folder = tmp_path / "trained_models"
+    shutil.copytree(tiny_models.folder, folder)
+    return folder
+
+
+def _classifier_figures(meta: dict, classifier: str) -> None:
+    m = meta["metrics"]
+    assert m["classifier"] == classifier and m["test_images"] == 200
+    for key in ("test_accuracy_clean", "test_accuracy_noisy", "test_accuracy_denoised"):
+        assert 0.0 <= m[key] <= 1.0, (key, m)
+    assert m["test_accuracy_clean"] > 0.8  # the tiny classifier reads clean digits: it was really used
+
+
+def test_train_from_a_checkout_leaves_the_bundled_folder_untouched(checkout, tmp_path, home):
+    import json
+
+    before = _files(checkout)
+    proc = run_cli(*SMALL_TRAIN, "--noise", "uniform:0.9", "--name", "conv-uniform", bundled=checkout, home=home,
+                   cwd=tmp_path)
+    name, path = _saved(proc)
+    # the bundled folder holds conv-uniform: the new one is conv-uniform-2, in the user's folder
+    assert (name, path) == ("conv-uniform-2", home / "models" / "conv-uniform-2.keras")
+    assert _files(checkout) == before  # byte for byte: no model, no lock, no temporary file
+    assert sorted(_files(home / "models")) == ["conv-uniform-2.json", "conv-uniform-2.keras"]
+    _classifier_figures(json.loads(path.with_suffix(".json").read_text()), "classifier")
+    listed = run_cli("models", bundled=checkout, home=home, cwd=tmp_path)
+    assert f"new models go to: {home / 'models'}" in listed.stdout
+    assert any(line.startswith("user ") and " conv-uniform-2 " in line for line in listed.stdout.splitlines()), listed.stdout
+
+
+def test_train_bundled_replaces_the_model_of_that_name_in_place(checkout, tiny_models, tmp_path, home):
+    import json
+
+    name = tiny_models.conv_name
+    before = _files(checkout)
+    old_meta = json.loads((checkout / f"{name}.json").read_text())
+    proc = run_cli(*SMALL_TRAIN, "--noise", "uniform:0.9", "--name", name, "--bundled", bundled=checkout, home=home,
+                   cwd=tmp_path)
+    saved, path = _saved(proc)
+    assert (saved, path) == (name, checkout / f"{name}.keras")  # the same name: no -2
+    after = _files(checkout)
+    assert sorted(after) == sorted(before)  # nothing added (no NAME-2, no lock or temporary file left)
+    assert {k: v for k, v in after.items() if not k.startswith(name + ".")} == {
+        k: v for k, v in before.items() if not k.startswith(name + ".")}  # the other models untouched
+    assert after[f"{name}.keras"] != before[f"{name}.keras"]  # new content, both halves
+    meta = json.loads(after[f"{name}.json"])
+    assert meta["run_id"] != old_meta["run_id"]
+    assert meta["config"]["subset"] == 200 != old_meta["config"]["subset"]  # this run's, not the old one's
+    _classifier_figures(meta, tiny_models.classifier_name)
+    assert not (home / "models").exists()  # nothing went to the user's folder
+
+
+def test_train_out_writes_only_there_and_measures_with_the_bundled_classifier(checkout, tmp_path, home):
+    import json
+
+    before = _files(checkout)
+    out = tmp_path / "elsewhere"
+    proc = run_cli(*SMALL_TRAIN, "--out", out, bundled=checkout, home=home, cwd=tmp_path)
+    name, path = _saved(proc)
+    assert (name, path) == ("conv-mixed", out / "conv-mixed.keras")
+    assert sorted(_files(out)) == ["conv-mixed.json", "conv-mixed.keras"]
+    _classifier_figures(json.loads(path.with_suffix(".json").read_text()), "classifier")
+    assert _files(checkout) == before and not (home / "models").exists()
+
+
+def test_train_out_and_bundled_together_is_a_usage_error(tmp_path, home):
+    proc = run_cli(*SMALL_TRAIN, "--out", tmp_path / "o", "--bundled", home=home, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert_one_error_line(proc, "--bundled", "--out")
+    assert not (tmp_path / "o").exists() and not (home / "models").exists()
+
+
+def test_train_bundled_refuses_an_installed_apps_models_before_training(monkeypatch, capsys, tmp_path):
+    from desktop_denoiser import cli as cli_mod
+    from desktop_denoiser.core import paths, training
+
+    bundled = tmp_path / "share" / "trained_models"
+    bundled.mkdir(parents=True)
+    monkeypatch.setenv("DESKTOP_DENOISER_BUNDLED", str(bundled))
+    monkeypatch.setattr(paths, "is_installed_location", lambda path: Path(path) == bundled)
+    monkeypatch.setattr(training.Trainer, "run", lambda self: pytest.fail("trained although nothing can be saved"))
+    assert cli_mod.main([*SMALL_TRAIN, "--bundled"]) == 1
+    assert capsys.readouterr().err == (f"desktop-denoiser: error: --bundled re-creates the models of a source checkout; "
+                                       f"{bundled} belongs to an installed app.\n")
+    assert list(bundled.iterdir()) == []

@@ -184,7 +184,8 @@ def test_split_of_real_mnist_covers_all_classes(mnist):
     assert set(np.unique(small.y_val)) == set(range(10))
 
 
-@pytest.mark.parametrize("subset, val_fraction, n_train, n_val", [(900, 0.1, 900, 100), (500, 0.1, 500, 56), (800, 0.2, 800, 200), (10, 0.1, 10, 1)])
+@pytest.mark.parametrize("subset, val_fraction, n_train, n_val",
+                         [(900, 0.1, 900, 100), (500, 0.1, 500, 56), (800, 0.2, 800, 200), (10, 0.1, 10, 1)])
 def test_subset_sizes(subset, val_fraction, n_train, n_val):
     s = data.train_val_split(_fake_mnist(), val_fraction, seed=0, subset=subset)
     assert len(s.x_train) == len(s.y_train) == n_train

@@ -21,7 +21,11 @@ from PIL import Image
 
 from conftest import read_only_folder
 from test_cli import CLASSIFY_LINE, ERROR_PREFIX, assert_one_error_line, run_cli
-from test_cli import cli, home  # noqa: F401 - fixtures
+import test_cli
+
+# test_cli's fixtures, shared; assigned rather than imported, so that ruff does not take the tests'
+# parameters of the same names for redefinitions
+cli, home = test_cli.cli, test_cli.home
 
 SUMMARY = re.compile(r"^desktop-denoiser: (\d+) written, (\d+) skipped, (\d+) failed$")
 
@@ -323,7 +327,7 @@ def test_a_symlink_loop_and_a_broken_link(main, tmp_path):
 
 
 def _unquote(field: str) -> str:
-    """Undo cli._quote_path: a field in double quotes holds C escapes."""
+    """Undo terminal.quote_path: a field in double quotes holds C escapes."""
     if not field.startswith('"'):
         return field
     assert field.endswith('"')
@@ -355,7 +359,7 @@ def test_classify_records_stay_one_line_with_tabs_and_newlines_in_names(main, mn
 
 
 def test_quote_path():
-    from desktop_denoiser.cli import _quote_path
+    from desktop_denoiser.terminal import quote_path as _quote_path
 
     assert _quote_path("a/b c.png") == "a/b c.png"
     assert _quote_path("C:\\scans\\x.png") == "C:\\scans\\x.png"

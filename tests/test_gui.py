@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from conftest import open_image  # noqa: E402
 from desktop_denoiser.core.noise import NoiseSpec  # noqa: E402
-from desktop_denoiser.core.training import TrainConfig  # noqa: E402
-from desktop_denoiser.gui.main_window import MEASURE_LIMIT  # noqa: E402
+from desktop_denoiser.core.training import EpochResult, TrainConfig  # noqa: E402
+from desktop_denoiser.core.training_end import Outcome, TrainingEnd  # noqa: E402
+from desktop_denoiser.gui.training_control import MEASURE_LIMIT  # noqa: E402
 
 LOAD_TIMEOUT = 120_000
 
@@ -54,6 +55,8 @@ def test_drawing_gives_a_live_prediction(qtbot, window):
     window.inputs.setCurrentIndex(0)
     window.noise.set_spec(NoiseSpec("none"))
     canvas = window.inputs.canvas
+    hooked = []
+    window.frame_shown.connect(hooked.append)  # the hook for more views: every frame shown
     before = window.frames_shown
     drag(canvas, [(140, 40), (140, 120), (140, 240)])  # a "1"
     assert not canvas.is_empty()
@@ -65,8 +68,9 @@ def test_drawing_gives_a_live_prediction(qtbot, window):
     assert r.clean.shape == (28, 28) and r.reconstruction.shape == (28, 28)
     assert abs(float(r.probs_reconstruction.sum()) - 1.0) < 1e-4
     assert window.prediction.digit.text() == "1"
+    assert hooked and hooked[-1] is r and len(hooked) == window.frames_shown - before
     # the status bar: the median inference time of the frames so far
-    times = sorted(1000 * t for t in window._frame_times)
+    times = sorted(1000 * t for t in window.frame_view.frame_times)
     assert times and window.status_time.text() == f"inference {float(np.median(times)):.1f} ms"
     assert f"median of the last {len(times)} frames" in window.status_time.toolTip()
     # undo empties the canvas: no prediction, not a crash
@@ -85,7 +89,7 @@ def test_opening_test_digit_pngs_shows_the_right_digit(qtbot, window, digit_pngs
     for path, label in digit_pngs:
         n = window.frames_shown
         assert open_image(qtbot, window, path)
-        qtbot.waitUntil(lambda: window.frames_shown > n and window._last.probs_reconstruction is not None, timeout=30_000)
+        qtbot.waitUntil(lambda n=n: window.frames_shown > n and window._last.probs_reconstruction is not None, timeout=30_000)
         right += int(window.prediction.current == label)
     assert window.inputs.currentIndex() == 1
     assert right >= 0.8 * len(digit_pngs), f"{right}/{len(digit_pngs)} right"
@@ -163,6 +167,11 @@ def test_training_runs_with_progress_curves_and_adds_the_model(qtbot, window):
                     timeout=LOAD_TIMEOUT)
     assert progress and progress[-1].fraction == pytest.approx(1.0)
     assert window.training.progress.maximum() == 1000 and window.training.progress.value() == 1000
+    end = window.training.end
+    assert end.outcome is Outcome.FINISHED and end.model == "gui-trained" and end.epochs == 2
+    assert window.training.progress.format() == "done"
+    assert window.training.start.isEnabled() and not window.training.cancel.isEnabled()
+    assert window.training.device.text() == f"Device: {end.device}" and end.device.startswith(("CPU", "GPU"))
     xs, ys = window.training.train_curve.getData()
     assert len(xs) >= 2 and np.all(np.isfinite(ys))
     vx, vy = window.training.val_curve.getData()
@@ -176,8 +185,11 @@ def test_training_runs_with_progress_curves_and_adds_the_model(qtbot, window):
     meta = json.loads((window.store.write_dir / "gui-trained.json").read_text())
     assert meta["metrics"]["test_images"] == MEASURE_LIMIT
     assert meta["metrics"]["test_psnr"] > meta["metrics"]["test_psnr_noisy"] + 3
+    assert window.training.details.text().startswith(end.describe() + " Measured: test PSNR ")
     assert f"{meta['metrics']['test_psnr']:.2f} dB" in window.training.details.text()
-    assert "test PSNR" in window.model_combo.itemData(window.model_combo.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+    tooltip = window.model_combo.itemData(window.model_combo.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+    assert f"PSNR {meta['metrics']['test_psnr']:.2f} dB" in tooltip and f"on {MEASURE_LIMIT:,} test digits" in tooltip
+    assert window._models.denoiser.meta["metrics"]["test_images"] == MEASURE_LIMIT  # the window holds the figures too
 
 
 def test_models_reload_many_times(qtbot, window, tiny_models):
@@ -187,7 +199,7 @@ def test_models_reload_many_times(qtbot, window, tiny_models):
     for i in range(6):
         name = tiny_models.conv_name if i % 2 == 0 else tiny_models.denoiser_name
         window.select_denoiser(name)
-        qtbot.waitUntil(lambda: window._models.denoiser.name == name, timeout=LOAD_TIMEOUT)
+        qtbot.waitUntil(lambda name=name: window._models.denoiser.name == name, timeout=LOAD_TIMEOUT)
         before = window.frames_shown
         window.noise.seed.setValue(window.noise.seed.value() + 1)
         frame = wait_frame(qtbot, window, before)
@@ -204,7 +216,10 @@ def test_cancel_stops_training_and_keeps_a_model(qtbot, window):
     window.training.cancel.click()
     qtbot.waitUntil(lambda: not window.is_training(), timeout=LOAD_TIMEOUT)  # measuring and saving included
     assert seen[-1].step < 50 * (4500 // 128)
-    assert "Cancelled" in window.training.details.text()
+    end = window.training.end
+    assert end.outcome is Outcome.CANCELLED and end.model == "cancelled-run" and end.stop_reason == "cancelled"
+    assert window.training.details.text().startswith(end.describe()) and "Cancelled" in end.describe()
+    assert window.training.progress.format() == "cancelled" and window.training.progress.value() < 1000
     assert window.training.start.isEnabled() and not window.training.cancel.isEnabled()
 
 
@@ -269,3 +284,117 @@ def test_settings_persist(make_window):
     w2 = make_window("s.ini", load_models=False)
     assert str(w2.noise.spec()) == "gaussian:sigma=0.3"
     assert w2.noise.seed.value() == 77 and w2.inputs.brush.value() == 30 and w2.show_diff.isChecked()
+
+
+# ----------------------------------------------------------------------------------------------
+# the training panel shows a typed end from its fields (no training needed)
+
+ENDS = {
+    Outcome.FINISHED: (TrainingEnd(Outcome.FINISHED, stop_reason="completed", best_epoch=3, epochs=3, seconds=42,
+                                   device="GPU: test", model="net"), "done", 1000),
+    Outcome.EARLY_STOPPED: (TrainingEnd(Outcome.EARLY_STOPPED, stop_reason="early stopping", best_epoch=2, epochs=5,
+                                        seconds=42, model="net"), "done", 1000),
+    Outcome.TIME_BUDGET: (TrainingEnd(Outcome.TIME_BUDGET, stop_reason="time budget", best_epoch=2, epochs=2, seconds=60,
+                                      model="net"), "done", 1000),
+    Outcome.CANCELLED: (TrainingEnd(Outcome.CANCELLED, stop_reason="cancelled", best_epoch=1, epochs=1, model="net"),
+                        "cancelled", 400),
+    Outcome.CANCELLED_BEFORE_FIRST_BATCH: (TrainingEnd.cancelled_before_first_batch(), "cancelled", 400),
+    Outcome.FAILED: (TrainingEnd.failure("The training process was stopped by SIGKILL."), "failed", 400),
+}
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_the_training_panel_shows_how_a_training_ended(qtbot, outcome):
+    from desktop_denoiser.core.training import Progress
+    from desktop_denoiser.gui.training_panel import TrainingPanel
+
+    end, shown, value = ENDS[outcome]
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.training_started()
+    assert not panel.start.isEnabled() and panel.cancel.isEnabled() and panel.progress.format() == "starting…"
+    panel.show_progress(Progress(epoch=1, epochs=2, batch=4, batches=10, step=4, loss=0.3, images_per_s=100.0,
+                                 elapsed=1.0, eta=2.0, fraction=0.4))
+    panel.training_finished(end)
+    assert panel.end is end
+    assert panel.progress.format() == shown and panel.progress.maximum() == 1000 and panel.progress.value() == value
+    assert panel.start.isEnabled() and not panel.cancel.isEnabled()
+    assert panel.details.text() == end.describe()
+    if outcome is Outcome.FAILED:
+        assert panel.details.text() == "Training failed: The training process was stopped by SIGKILL."
+    if end.device:
+        assert panel.device.text() == "Device: GPU: test"
+
+
+def test_the_training_panel_shows_the_measurement_after_the_end(qtbot):
+    from desktop_denoiser.core.figures import ModelFigures
+    from desktop_denoiser.gui.training_panel import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    end = ENDS[Outcome.FINISHED][0]
+    panel.training_finished(end)
+    assert panel.details.text() == "Finished 3 epochs in 42 s; best epoch 3, saved as net."
+    panel.show_measuring(2000)
+    assert panel.details.text() == f"{end.describe()} Measuring it on 2,000 test digits…"
+    panel.show_figures(ModelFigures(psnr=21.5, accuracy_denoised=0.9731))
+    assert panel.details.text() == f"{end.describe()} Measured: test PSNR 21.50 dB, accuracy on denoised 97.31%."
+    panel.show_figures(ModelFigures())
+    assert panel.details.text() == f"{end.describe()} It could not be measured."
+
+
+def test_the_training_panel_shows_the_device_and_the_right_metric(qtbot):
+    from desktop_denoiser.gui.training_panel import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.training_started()
+    panel.set_device("CPU: test (4 cores)")
+    panel.show_status("Training classifier on CPU: test (4 cores)")  # a status is only shown, never parsed
+    assert panel.device.text() == "Device: CPU: test (4 cores)"
+    panel.show_epoch(EpochResult(epoch=1, loss=0.2, val_loss=0.1, val_metric=0.9712, seconds=1, step=5,
+                                 val_metric_name="accuracy"))
+    assert panel.details.text() == "epoch 1: loss 0.2000, val loss 0.1000, val accuracy 97.12%"
+    panel.show_epoch(EpochResult(epoch=2, loss=0.2, val_loss=0.1, val_metric=1.25, seconds=1, step=9, val_metric_name="psnr"))
+    assert panel.details.text().endswith("val PSNR 1.25 dB")  # a low PSNR is still a PSNR
+
+
+def test_models_are_described_through_their_figures(qtbot, tiny_models):
+    from desktop_denoiser.core.figures import ModelFigures
+    from desktop_denoiser.gui.descriptions import describe_entry
+    from desktop_denoiser.gui.models_dialog import COLUMNS, ModelsDialog
+
+    store = tiny_models.store
+    entry = store.find(tiny_models.denoiser_name)
+    figures = ModelFigures.of_entry(entry)
+    text = describe_entry(entry)
+    assert text.startswith(f"<b>{entry.name}</b> (bundled)") and all(line in text for line in figures.lines())
+    assert f"PSNR {figures.psnr:.2f} dB" in text and describe_entry(None) == "<i>none</i>"
+    dialog = ModelsDialog(store)
+    qtbot.addWidget(dialog)
+    column = COLUMNS.index("Test figures")
+    rows = {dialog.table.item(r, 0).text(): dialog.table.item(r, column).text() for r in range(dialog.table.rowCount())}
+    assert rows[entry.name] == figures.short() and rows[entry.name].startswith("PSNR ")
+    assert rows[tiny_models.classifier_name].startswith("acc ")
+
+
+def test_no_metric_key_is_read_in_the_gui():
+    """The gui package reads a model's figures through ModelFigures only, never by metadata key."""
+    import re
+    from pathlib import Path
+
+    import desktop_denoiser.gui as gui
+
+    keys = re.compile(r"""["']test_(psnr|ssim|accuracy|images|noise)""")
+    found = [f"{p.name}:{i}" for p in Path(gui.__file__).parent.glob("*.py")
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if keys.search(line)]
+    assert found == []
+
+
+def test_models_dialog_does_not_import_the_main_window():
+    import subprocess
+    import sys
+
+    code = ("import sys, desktop_denoiser.gui.models_dialog; "
+            "sys.exit('desktop_denoiser.gui.main_window' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0

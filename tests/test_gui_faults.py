@@ -214,7 +214,10 @@ def test_a_failure_inside_the_training_process_shows_a_message(qtbot, window, tm
     qtbot.waitUntil(lambda: not window.is_training() and bool(window.message_boxes), timeout=TIMEOUT)
     text = last_message(window)
     assert "is not a readable mnist.npz" in text and str(bad) in text
-    assert window.training.start.isEnabled() and "Training failed" in window.training.details.text()
+    end = window.training.end
+    assert end.failed and end.message == text and not end.saved
+    assert window.training.details.text() == f"Training failed: {text}" and window.training.progress.format() == "failed"
+    assert window.training.start.isEnabled() and not window.training.cancel.isEnabled()
     assert_alive(qtbot, window)
 
 
@@ -231,6 +234,7 @@ def test_a_killed_training_process_shows_a_message(qtbot, window):
     qtbot.waitUntil(lambda: not window.is_training() and bool(window.message_boxes), timeout=TIMEOUT)
     text = last_message(window)
     assert "stopped by SIGKILL" in text and "out of memory" in text
+    assert window.training.end.failed and window.training.progress.format() == "failed"
     assert thread.process.exitcode == -signal.SIGKILL
     assert "killed" not in [window.model_combo.itemData(i) for i in range(window.model_combo.count())]
     assert_alive(qtbot, window)
@@ -245,8 +249,10 @@ def test_cancel_during_the_first_batch(qtbot, window):
     thread.progress.connect(lambda p: thread.cancel())  # cancel as soon as the first batch reports
     qtbot.waitUntil(lambda: not window.is_training(), timeout=TIMEOUT)
     assert thread.cancelled
-    text = window.training.details.text()
-    assert "Cancelled" in text or "nothing was saved" in text
+    end = window.training.end
+    assert end.cancelled and window.training.progress.format() == "cancelled"
+    assert window.training.details.text().startswith(end.describe())
+    assert (end.outcome.name, end.saved) in {("CANCELLED", True), ("CANCELLED_BEFORE_FIRST_BATCH", False)}
     assert_alive(qtbot, window)
 
 
@@ -281,7 +287,7 @@ def test_fifty_start_cancel_cycles_do_not_leak(qtbot, window):
     threads, rss, fds = _threads(), _rss_mb(), len(os.listdir("/proc/self/fd"))
     for _ in range(50):
         cycle()
-    qtbot.waitUntil(lambda: not window._ending_trainings, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not window.training_control.ending, timeout=TIMEOUT)
     qtbot.wait(200)
     assert multiprocessing.active_children() == []  # every training process has ended and been reaped
     assert len(os.listdir("/proc/self/fd")) <= fds + 3, "file descriptors leak"

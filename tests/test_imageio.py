@@ -18,7 +18,7 @@ from desktop_denoiser.core.errors import DenoiserError, ImageError, SaveError
 from desktop_denoiser.core.imageio import MAX_PIXELS, image_from_bytes, load_image, save_png, to_uint8
 from desktop_denoiser.core.preprocess import DARK_ON_LIGHT, LIGHT_ON_DARK, MNIST_CENTRE, analyse, centre_of_mass, to_mnist
 
-from benchmarks.fuzz_images import fix_png_crcs as _fix_png_crcs  # noqa: E402 - the fuzzer's own repair
+from desktop_denoiser.benchmarks.fuzz_images import fix_png_crcs as _fix_png_crcs  # noqa: E402 - the fuzzer's own repair
 
 FUZZ_CRASHES = Path(__file__).resolve().parent / "data" / "fuzz_crashes"
 

@@ -95,11 +95,11 @@ def test_classifier_is_accurate_and_denoiser_helps(pipeline, test_digits):
     assert metrics.accuracy(pipeline.classify(x), y) >= 0.85
     noise = NoiseSpec("uniform", {"level": 0.9})
     res = evaluation.evaluate_denoiser(pipeline, x[:500], y[:500], noise)
-    assert res["images"] == 500 and res["noise"] == str(noise)
-    assert res["psnr"] > res["psnr_noisy"] + 3.0
-    assert res["ssim"] > res["ssim_noisy"]
-    assert res["accuracy_denoised"] > res["accuracy_noisy"]
-    assert res["accuracy_clean"] >= 0.85
+    assert res.images == 500 and res.noise == str(noise) and res.kind == "denoiser"
+    assert res.psnr > res.psnr_noisy + 3.0
+    assert res.ssim > res.ssim_noisy
+    assert res.accuracy_denoised > res.accuracy_noisy
+    assert res.accuracy_clean >= 0.85
     # the figures are measured on a fixed, seeded noise: the same twice
     assert evaluation.evaluate_denoiser(pipeline, x[:500], y[:500], noise) == res
 
@@ -115,7 +115,7 @@ def test_denoiser_only_pipeline(loaded, test_digits):
     with pytest.raises(RuntimeError):
         pipe.classify(x[:2])
     res = evaluation.evaluate_denoiser(pipe, x[:50], None, NoiseSpec("gaussian"))
-    assert "accuracy_denoised" not in res
+    assert res.accuracy_denoised is None and res.accuracy_noisy is None and res.psnr is not None
 
 
 def test_classifier_only_pipeline(loaded, test_digits):
@@ -126,7 +126,7 @@ def test_classifier_only_pipeline(loaded, test_digits):
     np.testing.assert_array_equal(pred.reconstruction, x[0])  # nothing to denoise
     np.testing.assert_allclose(pred.probs_noisy, pred.probs_reconstruction, atol=1e-6)
     np.testing.assert_array_equal(pipe.denoise(x[:3]), x[:3])
-    assert evaluation.evaluate_classifier(pipe, x[:200], y[:200])["accuracy"] >= 0.8
+    assert evaluation.evaluate_classifier(pipe, x[:200], y[:200]).accuracy >= 0.8
 
 
 def test_concurrent_runs_give_the_same_answers(pipeline, test_digits):

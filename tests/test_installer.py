@@ -46,7 +46,7 @@ def _train(store, name, **config):
     cfg = TrainConfig(subset=3000, val_limit=500, patience=None, seed=0, epochs=2, batch_size=32, **config)
     result = Trainer(cfg).run()
     figures = workflows.test_metrics(result, store, limit=500)
-    return store.save(result.model, workflows.metadata(result, figures), name)
+    return store.save(result.model, workflows.metadata(result, figures), name, folder=store.bundled_dir)  # as shipped
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +151,10 @@ def test_self_test_reports_a_broken_step_as_one_fail_line(selftest_models, monke
     def broken(image):
         raise ValueError("simulated failure")
 
-    monkeypatch.setattr(preprocess, "to_mnist", broken)
+    monkeypatch.setattr(preprocess, "analyse", broken)  # the frame's first step (core.frame.prepare)
     assert selftest.run_self_test() == 1
     out = capsys.readouterr().out
-    assert "FAIL  reading the sample: ValueError: simulated failure" in out
+    assert "FAIL  denoising the sample: ValueError: simulated failure" in out
     assert "Traceback" not in out and "self-test FAILED" in out
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from desktop_denoiser.core import data as data_mod
+from desktop_denoiser.core import noise as noise_mod
 from desktop_denoiser.core.errors import ConfigError, DenoiserError
 from desktop_denoiser.core.noise import KINDS, NoiseSpec
 
@@ -182,6 +183,92 @@ def test_mixed_in_range_and_corrupts(digits):
     assert out.min() >= 0.0 and out.max() <= 1.0
     changed = np.abs(out - digits).max(axis=(1, 2)) > 0
     assert changed.mean() > 0.9
+
+
+# ----------------------------------------------------------------------------------------------
+# the mixture: one record per component
+
+
+def test_default_mixture_records():
+    """The default denoiser's mixture, kind by kind (weight and parameters in one record)."""
+    mix = {c.kind: (c.weight, dict(c.params)) for c in noise_mod.MIXTURE}
+    assert mix == {
+        "uniform": (0.3, {"level": (0.3, 1.1)}),
+        "blur+uniform": (0.3, {"sigma_max": 2.0, "r_max": 1.5}),
+        "gaussian": (0.15, {"sigma": (0.1, 0.6)}),
+        "salt-and-pepper": (0.15, {"amount": (0.05, 0.4)}),
+        "occlusion": (0.1, {"blocks": 2.0, "size": 10.0}),
+    }
+    assert len(mix) == len(noise_mod.MIXTURE)
+    assert sum(w for w, _ in mix.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "tf"])
+def test_mixed_output_does_not_depend_on_the_order_of_the_components(backend, digits, monkeypatch):
+    """Reordering the records of MIXTURE gives the very same arrays for the same seed."""
+    x = digits[:256]
+
+    def run():
+        if backend == "numpy":
+            return NoiseSpec("mixed").apply(x, seed=17)
+        return _tf_apply(NoiseSpec("mixed"), x, (17, 18))
+
+    reference = run()
+    base = noise_mod.MIXTURE
+    for order in (base[::-1], base[2:] + base[:2], (base[3], base[0], base[4], base[1], base[2])):
+        monkeypatch.setattr(noise_mod, "MIXTURE", order)
+        np.testing.assert_array_equal(run(), reference)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "tf"])
+def test_mixed_component_keeps_its_own_weight_and_parameters(backend, monkeypatch):
+    """Salt-and-pepper (weight 0.7, amount 0.3) listed after occlusion (weight 0.3, which only
+    erases): about 70% of grey images get salt and pepper at 30%, the rest only black blocks."""
+    monkeypatch.setattr(noise_mod, "MIXTURE", (
+        noise_mod.MixComponent("occlusion", 0.3, {"blocks": 1, "size": 6}),
+        noise_mod.MixComponent("salt-and-pepper", 0.7, {"amount": 0.3}),
+    ))
+    grey = GREY[:300]
+    out = NoiseSpec("mixed").apply(grey, seed=3) if backend == "numpy" else _tf_apply(NoiseSpec("mixed"), grey)
+    salted = (out == 1.0).any(axis=(1, 2))
+    assert salted.mean() == pytest.approx(0.7, abs=0.1)
+    changed = (out != 0.5).mean(axis=(1, 2))
+    np.testing.assert_allclose(changed[salted], 0.3, atol=0.07)  # the amount of that record
+    assert set(np.unique(out[~salted])) <= {0.0, 0.5}  # the others: erased blocks only
+    assert np.all(changed[~salted] <= 7 * 7 / 784 + 1e-9)
+
+
+@pytest.mark.parametrize(
+    "components, words",
+    [
+        ((noise_mod.MixComponent("uniform", 0.5), noise_mod.MixComponent("uniform", 0.5)), ["twice"]),
+        ((noise_mod.MixComponent("uniform", 0.5), noise_mod.MixComponent("gaussian", 0.4)), ["sum to 1"]),
+        ((), ["sum to 1"]),
+    ],
+)
+def test_mixture_errors(components, words, monkeypatch):
+    monkeypatch.setattr(noise_mod, "MIXTURE", components)
+    with pytest.raises(ConfigError) as info:
+        NoiseSpec("mixed").apply(ZEROS[:2], seed=0)
+    assert all(w in str(info.value) for w in words)
+
+
+@pytest.mark.parametrize(
+    "kind, weight, params, word",
+    [
+        ("gaussian", 0.5, {"level": 0.3}, "level"),  # a parameter of another kind
+        ("gaussian", 0.5, {"sigma": (0.1, 3.0)}, "range"),  # outside the kind's range
+        ("gaussian", 0.5, {"sigma": (0.6, 0.1)}, "empty"),
+        ("occlusion", 0.5, {"blocks": (1, 3)}, "one number"),  # not drawn per image
+        ("mixed", 0.5, {}, "mixed"),
+        ("none", 0.5, {}, "none"),
+        ("uniform", 1.5, {}, "weight"),
+    ],
+)
+def test_mix_component_validates(kind, weight, params, word):
+    with pytest.raises(ConfigError) as info:
+        noise_mod.MixComponent(kind, weight, params)
+    assert word in str(info.value)
 
 
 def test_single_image_keeps_its_shape(digits):

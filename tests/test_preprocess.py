@@ -1,4 +1,4 @@
-"""Tests for desktop_denoiser.core.preprocess (to_mnist / analyse / from_mnist)."""
+"""Tests for desktop_denoiser.core.preprocess (to_mnist / analyse / from_mnist) and its stages."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
+from desktop_denoiser.core import centring, geometry, lighting, planes, preprocess, strokes
 from desktop_denoiser.core.errors import ImageError
 from desktop_denoiser.core.preprocess import (
     DARK_ON_LIGHT,
@@ -182,7 +183,7 @@ def test_polarity_and_centring_on_noisy_mnist(mnist):
                 close += _com_error(apply_geometry(img, a)) <= 1.5
                 n += 1
         report[kind] = (right / n, close / n)
-    for kind, (pol, com) in report.items():
+    for pol, com in report.values():
         assert pol >= 0.99, report
         assert com >= 0.99, report
 
@@ -277,8 +278,10 @@ def test_all_pil_modes(mnist, mode):
         im = dark.convert(mode.upper()).convert(mode)
     elif mode == "1":
         im = dark.point(lambda v: 255 if v > 128 else 0).convert("1")
-    elif mode in ("HSV", "LAB"):
-        im = dark.convert("RGB").convert(mode) if mode == "HSV" else Image.merge("LAB", [dark, Image.new("L", dark.size, 128), Image.new("L", dark.size, 128)])
+    elif mode == "HSV":
+        im = dark.convert("RGB").convert(mode)
+    elif mode == "LAB":
+        im = Image.merge("LAB", [dark, Image.new("L", dark.size, 128), Image.new("L", dark.size, 128)])
     else:
         im = dark.convert(mode)
     assert im.mode == mode
@@ -588,3 +591,90 @@ def test_round_trip_through_display_image(mnist):
         back = to_mnist(disp)
         assert _corr(back, _aligned(img)) > 0.97
         assert np.abs(back - _aligned(img)).mean() < 0.03
+
+
+# ----------------------------------------------------------------------------------------------
+# The stages on their own
+
+
+def test_polarity_stage():
+    paper = np.full((60, 60), 0.9, np.float32)
+    paper[10:50, 28:33] = 0.1  # a dark bar on light paper
+    sigma = lighting.smoothing_sigma(paper.shape)
+    ink = lighting.orient(paper, sigma)
+    assert ink.polarity == DARK_ON_LIGHT
+    assert ink.raw[30, 30] == pytest.approx(0.9) and ink.raw[0, 0] == pytest.approx(0.1)  # now bright ink
+    assert lighting.orient(1.0 - paper, sigma).polarity == LIGHT_ON_DARK
+    # uniform images: light ones are paper, dark ones a screen
+    assert lighting.polarity_of(np.full((10, 10), 0.8)) == DARK_ON_LIGHT
+    assert lighting.polarity_of(np.full((10, 10), 0.2)) == LIGHT_ON_DARK
+    assert lighting.blank_polarity(np.full((10, 10), 0.8)) == DARK_ON_LIGHT
+
+
+def test_flatten_stage_levels_a_lighting_trend():
+    yy, xx = np.mgrid[:100, :100] / 99.0
+    ink = (0.1 + 0.4 * xx * yy).astype(np.float32)  # bright ink on a background lit unevenly
+    ink[20:80, 45:52] = 0.95
+    flat, ok = lighting.flatten(ink)
+    assert ok
+    background = np.ones_like(ink, bool)
+    background[15:85, 40:57] = False
+    assert np.ptp(flat[background]) < 0.05 < np.ptp(ink[background])
+    assert flat[50, 48] > 0.6  # the ink stays
+    assert not lighting.flatten(ink[:20, :20])[1]  # too small to judge
+    assert not lighting.flatten(np.full((64, 64), 0.3, np.float32))[1]  # nothing to level
+
+
+def test_noise_and_stretch_stages():
+    clean = np.full((60, 60), 0.3, np.float32)
+    clean[10:50, 27:33] = 0.9
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.2, clean.shape), 0, 1).astype(np.float32)
+    for image, expect_noisy in ((clean, False), (noisy, True)):
+        sigma = lighting.smoothing_sigma(image.shape)
+        ink = lighting.orient(image, sigma)
+        where = preprocess.locate(ink.smooth)
+        lo, _, hi = geometry.quantiles(ink.raw, (1.0, 50.0, 99.5))
+        levels = preprocess.measure_levels(ink.raw, where.coarse, sigma, lo, hi)
+        assert levels.noisy == expect_noisy
+        ink01 = preprocess.stretch(ink.raw, levels)
+        if not expect_noisy:  # grey paper becomes black, the ink white
+            assert ink01[0, 0] == 0.0 and ink01[30, 30] == pytest.approx(1.0)
+            digit = preprocess.find_digit(ink01, ink.smooth, where, levels)
+            assert digit.bbox == (27, 10, 33, 50) and digit.side == 40.0
+    faint = np.full((40, 40), 0.5, np.float32)
+    faint[10:30, 19:21] = 0.53  # contrast under EMPTY_CONTRAST
+    sigma = lighting.smoothing_sigma(faint.shape)
+    where = preprocess.locate(faint)
+    assert preprocess.measure_levels(faint, where.coarse, sigma, 0.5, 0.5) is None
+
+
+def test_stroke_and_centring_stages():
+    mask = np.zeros((100, 100), bool)
+    mask[10:90, 50] = True  # 1 px wide, 80 px long: 0.25 px at the 28 x 28 scale
+    ink01 = mask.astype(np.float32)
+    change = strokes.normalise_strokes(ink01, mask, geometry.stroke_width(mask), 80.0)
+    assert change.adjust == "thickened" and change.mask.sum() > 2 * mask.sum()
+    assert strokes.normalise_strokes(ink01, mask, None, 80.0).adjust == "none"  # noisy: untouched
+    # integer shifts of pass-through inputs are reluctant
+    assert [centring.deadband_round(d, noisy=False) for d in (0.7, 0.8, -1.6)] == [0, 1, -2]
+    assert [centring.deadband_round(d, noisy=True) for d in (2.4, 2.6, -4.0)] == [0, 1, -2]
+    placed = centring.centre_digit(ink01, mask, 80.0, np.ones_like(mask), noisy=False)
+    assert placed.image.shape == (28, 28) and placed.step == pytest.approx(4.0)
+    cy, cx = centre_of_mass(placed.image)
+    assert abs(cy - MNIST_CENTRE[0]) < 0.1 and abs(cx - MNIST_CENTRE[1]) < 0.1
+
+
+def test_planes_decode_and_unit_scale():
+    assert planes.unit_scale(np.dtype(np.uint16), 0, 10) == (0.0, 1.0 / 65535.0)
+    assert planes.unit_scale(np.dtype(np.float32), 0.0, 1.0) == (0.0, 1.0)
+    assert planes.unit_scale(np.dtype(np.float32), 0.0, 200.0) == (0.0, 1.0 / 255.0)
+    assert planes.unit_scale(np.dtype(np.int32), -10.0, 90.0) == (-10.0, 1.0 / 100.0)
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[5:25, 18:22, 3] = 255  # black ink carried by alpha
+    decoded = planes.decode(Image.fromarray(rgba, "RGBA"))
+    assert decoded.used_alpha and decoded.factor == 1 and decoded.shape == (30, 40)
+    assert decoded.gray[0, 0] == 1.0 and decoded.gray[10, 20] == 0.0  # over white
+    big = planes.decode(np.zeros((1100, 300), np.float32))
+    assert big.factor == 3 and big.gray.shape == (367, 100) and not big.used_alpha
+    a = np.random.default_rng(5).random(1001)
+    assert np.allclose(geometry.quantiles(a, (1.0, 50.0, 99.5)), np.percentile(a, [1.0, 50.0, 99.5]))

@@ -64,18 +64,31 @@ class Sink(QObject):
         self.received += 1
 
 
-def _app_signals(qtbot):
+def _app_signals(qtbot, tmp_path):
     """(name, signal instance, arguments) for every signal the window's objects emit."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QWidget
+
+    from desktop_denoiser.core.figures import ModelFigures
     from desktop_denoiser.core.noise import NoiseSpec
+    from desktop_denoiser.core.training_end import Outcome, TrainingEnd
+    from desktop_denoiser.gui.image_files import ImageFiles
+    from desktop_denoiser.gui.main_window import MainWindow
+    from desktop_denoiser.gui.model_files import ModelFiles
+    from desktop_denoiser.gui.model_picker import ModelPicker
+    from desktop_denoiser.gui.training_control import TrainingControl
     from desktop_denoiser.core.training import EpochResult, Progress, TrainConfig
     from desktop_denoiser.gui.canvas import DrawingCanvas
     from desktop_denoiser.gui.input_panel import InputPanel
     from desktop_denoiser.gui.models_dialog import ModelsDialog
     from desktop_denoiser.gui.noise_panel import NoisePanel
     from desktop_denoiser.gui.training_panel import TrainingPanel
-    from desktop_denoiser.gui.workers import FrameResult, InferenceWorker, ModelsInfo
+    from desktop_denoiser.core.frame import Frame
+    from desktop_denoiser.gui.workers import InferenceWorker, ModelsInfo
 
     from desktop_denoiser.core.store import ModelStore
+    from desktop_denoiser.gui.lab.map_view import MapView
+    from desktop_denoiser.gui.lab.session import LabSession
 
     store = ModelStore()
     canvas, inputs, noise, panel = DrawingCanvas(), InputPanel(), NoisePanel(), TrainingPanel()
@@ -85,15 +98,27 @@ def _app_signals(qtbot):
 
     training = TrainingThread(TrainConfig(arch="dense", noise=NoiseSpec("uniform")), store)  # not started: no process
     z = np.zeros((28, 28), np.float32)
-    frame = FrameResult(1, z, z, None, None, None, 0.0, True, None)
+    frame = Frame(z, z, True)
     info = ModelsInfo("CPU", [], [], None, None)
     progress = Progress(epoch=1, epochs=2, batch=3, batches=4, step=3, loss=0.5, images_per_s=100.0, elapsed=1.0,
                         eta=None, fraction=0.3)
-    epoch = EpochResult(epoch=1, loss=0.5, val_loss=0.4, val_metric=12.0, seconds=1.0, step=4)
+    epoch = EpochResult(epoch=1, loss=0.5, val_loss=0.4, val_metric=12.0, seconds=1.0, step=4, val_metric_name="psnr")
     config = TrainConfig(arch="dense", noise=NoiseSpec("uniform"))
-    for widget in (canvas, inputs, noise, panel, dialog):
+    end = TrainingEnd(Outcome.CANCELLED, stop_reason="cancelled", best_epoch=None, epochs=0, config=config.to_dict())
+    # the window's own parts, each on its own (their signals reach nothing that would load models)
+    host = QWidget()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    control = TrainingControl(store, panel, worker, lambda fn, done: None)
+    picker, files, model_files = ModelPicker(), ImageFiles(host, inputs, settings), ModelFiles(host, store, lambda fn, done: None)
+    window = MainWindow(store=store, settings=settings, load_models=False)  # its frame_shown reaches no slot
+    lab_session = LabSession(None)  # the autoencoder lab's state and its map tab, on their own
+    lab_map = MapView(lab_session)
+    for widget in (canvas, inputs, noise, panel, dialog, host, window, lab_map):
         qtbot.addWidget(widget)
-    keep = [canvas, inputs, noise, panel, dialog, worker, training]
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=60_000)  # its start-up work is done before any count
+    qtbot.wait(200)
+    keep = [canvas, inputs, noise, panel, dialog, worker, training, host, control, picker, files, model_files, window,
+            lab_session, lab_map]
     signals = [
         ("canvas.changed", canvas.changed, ()), ("canvas.stroke_finished", canvas.stroke_finished, ()),
         ("canvas.history_changed", canvas.history_changed, (True, False)),
@@ -104,8 +129,19 @@ def _app_signals(qtbot):
         ("worker.job_done", worker.job_done, (1, None)), ("worker.failed", worker.failed, ("x",)),
         ("worker.status", worker.status, ("Ready",)),
         ("training.progress", training.progress, (progress,)), ("training.epoch", training.epoch, (epoch,)),
-        ("training.status", training.status, ("s",)), ("training.succeeded", training.succeeded, ({}, None)),
-        ("training.failed", training.failed, ("f",)),
+        ("training.status", training.status, ("s",)), ("training.device", training.device, ("CPU: x",)),
+        ("training.ended", training.ended, (end,)),
+        ("control.ended", control.ended, (end,)), ("control.measured", control.measured, (ModelFigures(), None)),
+        ("picker.denoiser_chosen", picker.denoiser_chosen, ("unet-mixed",)),
+        ("files.opened", files.opened, (True, "x.png")), ("model_files.added", model_files.added, (None,)),
+        ("model_files.changed", model_files.changed, ()),
+        ("window.frame_shown", window.frame_shown, (frame,)), ("window.image_opened", window.image_opened, (False, "x")),
+        ("lab.lab_changed", lab_session.lab_changed, (None,)), ("lab.map_changed", lab_session.map_changed, (None,)),
+        ("lab.status", lab_session.status, ("Preparing…",)), ("lab.progress", lab_session.progress, (-1.0, "")),
+        ("lab._tsne_step", lab_session._tsne_step, (0, 0.5, "t-SNE iteration 10 of 1000")),
+        ("lab_map.digit_chosen", lab_map.digit_chosen, (z, "decoded")),
+        ("lab_map.plot.hovered", lab_map.plot.hovered, (-1,)),
+        ("lab_map.plot.clicked", lab_map.plot.clicked, (0.5, -0.5, -1)),
     ]
     return signals, keep
 
@@ -172,11 +208,11 @@ def _queued_drift(emitter, signal, args, sink) -> dict:
     return d
 
 
-def test_signal_emits_keep_none_true_false_counts(qtbot):
+def test_signal_emits_keep_none_true_false_counts(qtbot, tmp_path):
     if IMMORTAL:
         pytest.skip(f"Python {sys.version_info.major}.{sys.version_info.minor}: None/True/False are immortal, "
                     "so a binding that drops their references cannot be seen (nor can it crash)")
-    signals, keep = _app_signals(qtbot)
+    signals, keep = _app_signals(qtbot, tmp_path)
     emitter = Emitter()
     bad = {}
     for name, signal, args in signals:
@@ -193,15 +229,15 @@ def test_signal_emits_keep_none_true_false_counts(qtbot):
     del keep
 
 
-def test_direct_emits_keep_counts(qtbot):
+def test_direct_emits_keep_counts(qtbot, tmp_path):
     """The same in one thread, with lambdas (the window's direct connections)."""
     if IMMORTAL:
         pytest.skip("None/True/False are immortal on this Python")
-    signals, keep = _app_signals(qtbot)
+    signals, keep = _app_signals(qtbot, tmp_path)
     bad = {}
     for name, signal, args in signals:
         hits = []
-        slot = lambda *a: hits.append(1)  # noqa: E731
+        slot = lambda *a, hits=hits: hits.append(1)  # noqa: E731
         signal.connect(slot)
         before = counts()
         for _ in range(EMITS // ROUND):

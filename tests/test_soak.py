@@ -3,7 +3,7 @@
 The soak benchmark (``benchmarks/soak.py``) in a child process: the real window on the bundled
 models draws digits through the canvas with mouse events, reads each prediction, clears the
 canvas, and records memory, the reference counts of None/True/False and the worst event-loop
-stall. ``python -m benchmarks.soak --digits 1000`` is the long version.
+stall. ``python -m desktop_denoiser.benchmarks.soak --digits 1000`` is the long version.
 
 The second test starts Xvfb and draws with real X events (xdotool) on the xcb platform, as a
 person's mouse would: a missing system library or a crash there fails here, not on a desktop.
@@ -27,7 +27,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 def _soak(tmp_path, *args, env=None, timeout=1500):
     out = tmp_path / "soak.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.soak", "--json", str(out), *args], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "desktop_denoiser.benchmarks.soak", "--json", str(out), *args], cwd=ROOT,
                           env=env or os.environ.copy(), capture_output=True, text=True, timeout=timeout)
     assert out.is_file(), f"the soak wrote no result (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     result = json.loads(out.read_text())

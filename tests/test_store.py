@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop_denoiser.core import models, store as store_mod
+from desktop_denoiser.core import models, store as store_mod, store_cleanup
 from desktop_denoiser.core.errors import ConfigError, DenoiserError, ModelFileError, SaveError
 from desktop_denoiser.core.store import FORMAT, ModelStore, load_keras
 from conftest import read_only_folder  # noqa: E402
@@ -30,6 +30,7 @@ def conv_model():
 
 @pytest.fixture
 def store(tmp_path) -> ModelStore:
+    """A source checkout's layout: a writable bundled folder (saves still go to the user's)."""
     bundled = tmp_path / "bundled"
     bundled.mkdir()
     return ModelStore(bundled_dir=bundled, user_dir=tmp_path / "user" / "models")
@@ -55,8 +56,8 @@ def _foreign_model(shape_in=(32, 32, 3), out_units=None):
 
 def test_save_and_load_round_trip(store, conv_model):
     entry = store.save(conv_model, META, "my-conv")
-    assert entry.name == "my-conv" and entry.source == "bundled"
-    assert entry.path == store.bundled_dir / "my-conv.keras"
+    assert entry.name == "my-conv" and entry.source == "user"
+    assert entry.path == store.user_dir / "my-conv.keras"
     assert entry.path.is_file() and entry.path.with_suffix(".json").is_file()
     on_disk = json.loads(entry.path.with_suffix(".json").read_text(encoding="utf-8"))
     assert on_disk == {**META, "name": "my-conv", "format": FORMAT, "run_id": on_disk["run_id"]}
@@ -84,21 +85,21 @@ def test_metadata_with_numpy_values_is_saved(store, conv_model):
 def test_unserialisable_metadata_is_a_save_error_and_writes_nothing(store, conv_model):
     with pytest.raises(SaveError):
         store.save(conv_model, {**META, "bad": object()}, "bad")
-    assert _listing(store.bundled_dir) == {}
+    assert _listing(store.write_dir) == {} and _listing(store.bundled_dir) == {}
 
 
 def test_unique_names(store, conv_model):
     names = [store.save(conv_model, META, "x").name for _ in range(3)]
     assert names == ["x", "x-2", "x-3"]
-    assert sorted(p.name for p in store.bundled_dir.glob("*.keras")) == ["x-2.keras", "x-3.keras", "x.keras"]
+    assert sorted(p.name for p in store.write_dir.glob("*.keras")) == ["x-2.keras", "x-3.keras", "x.keras"]
     assert [e.name for e in store.entries()] == ["x", "x-2", "x-3"]
     # overwrite keeps the name
     assert store.save(conv_model, META, "x", overwrite=True).name == "x"
-    assert len(list(store.bundled_dir.glob("*.keras"))) == 3
+    assert len(list(store.write_dir.glob("*.keras"))) == 3
 
 
 def test_unique_names_count_the_other_folder(store, conv_model):
-    store.save(conv_model, META, "shared", folder=store.user_dir)
+    store.save(conv_model, META, "shared", folder=store.bundled_dir)
     assert store.save(conv_model, META, "shared").name == "shared-2"
 
 
@@ -106,7 +107,7 @@ def test_unique_names_count_the_other_folder(store, conv_model):
 def test_names_are_made_safe(store, conv_model, name, expected):
     entry = store.save(conv_model, META, name)
     assert entry.name == expected
-    assert entry.path.parent == store.bundled_dir
+    assert entry.path.parent == store.write_dir
 
 
 # ----------------------------------------------------------------------------------------------
@@ -132,12 +133,12 @@ def test_failed_save_leaves_no_files(store):
         store.save(model, META, "new")
     assert model.calls == 1
     assert "No space left" in str(info.value)
-    assert _listing(store.bundled_dir) == {}  # no temporary files, no half model, no metadata
+    assert _listing(store.write_dir) == {}  # no temporary files, no half model, no metadata
 
 
 def test_failed_save_keeps_the_existing_model(store, conv_model, monkeypatch):
     store.save(conv_model, META, "x")
-    before = _listing(store.bundled_dir)
+    before = _listing(store.write_dir)
     assert set(before) == {"x.keras", "x.json"}
     # the real model's save raises midway (after writing part of the file)
     real_save = type(conv_model).save
@@ -152,22 +153,22 @@ def test_failed_save_keeps_the_existing_model(store, conv_model, monkeypatch):
     for overwrite in (True, False):
         with pytest.raises(SaveError):
             store.save(conv_model, {**META, "note": "new"}, "x", overwrite=overwrite)
-        assert _listing(store.bundled_dir) == before
+        assert _listing(store.write_dir) == before
     monkeypatch.undo()
     assert store.load("x").entry.meta.get("note") is None
 
 
 def test_failed_save_with_another_exception_also_cleans_up(store, conv_model):
     store.save(conv_model, META, "x")
-    before = _listing(store.bundled_dir)
+    before = _listing(store.write_dir)
     with pytest.raises(RuntimeError):
         store.save(_ExplodingModel(RuntimeError("keras bug")), META, "x", overwrite=True)
-    assert _listing(store.bundled_dir) == before
+    assert _listing(store.write_dir) == before
 
 
 def test_failed_metadata_write_keeps_the_existing_model(store, conv_model, monkeypatch):
     store.save(conv_model, META, "x")
-    before = _listing(store.bundled_dir)
+    before = _listing(store.write_dir)
 
     real_write_text = Path.write_text
 
@@ -180,12 +181,12 @@ def test_failed_metadata_write_keeps_the_existing_model(store, conv_model, monke
     other = models.build("conv")
     with pytest.raises(SaveError):
         store.save(other, {**META, "note": "new"}, "x", overwrite=True)
-    assert _listing(store.bundled_dir) == before
+    assert _listing(store.write_dir) == before
 
 
 def test_temporary_files_are_not_listed(store, conv_model):
     store.save(conv_model, META, "real")
-    (store.bundled_dir / ".real.abc123.tmp.keras").write_bytes(b"partial")
+    (store.write_dir / ".real.abc123.tmp.keras").write_bytes(b"partial")
     assert [e.name for e in store.entries()] == ["real"]
 
 
@@ -322,7 +323,7 @@ def test_errors_are_denoiser_errors():
 
 def test_read_only_bundled_folder_sends_saves_to_the_user_folder(store, conv_model):
     bundled = store.bundled_dir
-    store.save(conv_model, META, "shipped")
+    store.save(conv_model, META, "shipped", folder=bundled)
     os.chmod(bundled, 0o555)
     try:
         if os.access(bundled, os.W_OK):
@@ -369,8 +370,60 @@ def test_missing_bundled_folder_sends_saves_to_the_user_folder(tmp_path, conv_mo
     assert [(e.name, e.source) for e in store.entries()] == [("mine", "user")]
 
 
-def test_writable_bundled_folder_is_the_write_folder(store):
-    assert store.write_dir == store.bundled_dir
+def test_a_writable_bundled_folder_is_never_written_to_by_itself(store, conv_model):
+    """Issue 12: in a source checkout the bundled folder (git-tracked) is writable; new models
+    went there and a training dirtied the checkout. They go to the user's folder."""
+    store.save(conv_model, META, "shipped", folder=store.bundled_dir)
+    before = _listing(store.bundled_dir)
+    assert store.write_dir == store.user_dir
+    entry = store.save(conv_model, META, "mine")
+    assert (entry.source, entry.path) == ("user", store.user_dir / "mine.keras")
+    assert store.save(conv_model, META, "shipped").path == store.user_dir / "shipped-2.keras"  # never replaced
+    assert _listing(store.bundled_dir) == before
+    with pytest.raises(SaveError) as info:
+        store.delete("shipped")
+    assert str(info.value) == "shipped ships with the app and cannot be deleted."
+    assert _listing(store.bundled_dir) == before
+
+
+def test_a_store_with_a_folder_of_its_own_writes_only_there_and_reads_it_first(store, conv_model, tmp_path):
+    """train --out DIR: DIR, then the bundled models, then the user's; only DIR's names are taken."""
+    store.save(conv_model, {**META, "note": "bundled"}, "classifier", folder=store.bundled_dir)
+    store.save(conv_model, {**META, "note": "user"}, "classifier", folder=store.user_dir, overwrite=True)
+    store.save(conv_model, {**META, "note": "user only"}, "mine")
+    bundled, user = _listing(store.bundled_dir), _listing(store.user_dir)
+    out = tmp_path / "out"
+    own = ModelStore(bundled_dir=store.bundled_dir, user_dir=store.user_dir, write_to=out)
+    assert own.write_dir == out
+    assert own.find("classifier").meta["note"] == "bundled"  # the shipped one, not the user's
+    assert own.find("mine").meta["note"] == "user only"  # the user's models are still there to use
+    entry = own.save(conv_model, {**META, "note": "out"}, "classifier")  # taken elsewhere only: not classifier-2
+    assert (entry.name, entry.path) == ("classifier", out / "classifier.keras")
+    assert own.find("classifier").meta["note"] == "out"
+    assert own.save(conv_model, META, "classifier").name == "classifier-2"  # taken in DIR: never replaced
+    assert sorted(_listing(out)) == ["classifier-2.json", "classifier-2.keras", "classifier.json", "classifier.keras"]
+    assert _listing(store.bundled_dir) == bundled and _listing(store.user_dir) == user
+
+
+def test_an_overwriting_store_replaces_both_halves_in_place(store, conv_model):
+    """train --bundled: the same name, new content, no NAME-2, nothing else touched."""
+    first = store.save(conv_model, {**META, "note": "old"}, "shipped", folder=store.bundled_dir)
+    store.save(conv_model, META, "other", folder=store.bundled_dir)
+    other = {n: b for n, b in _listing(store.bundled_dir).items() if n.startswith("other")}
+    old_json = first.path.with_suffix(".json").read_bytes()
+    bundled = ModelStore(bundled_dir=store.bundled_dir, user_dir=store.user_dir, write_to=store.bundled_dir, overwrite=True)
+    assert bundled.write_dir == store.bundled_dir
+    with bundled.reserve("shipped") as res:
+        assert res.name == "shipped"
+        entry = bundled.save(models.build("dense"), {**META, "architecture": "dense", "note": "new"}, reservation=res)
+    assert entry.path == first.path and entry.meta["run_id"] != first.meta["run_id"]
+    on_disk = json.loads(entry.path.with_suffix(".json").read_text())
+    assert on_disk["note"] == "new" and on_disk["run_id"] == entry.meta["run_id"] != json.loads(old_json)["run_id"]
+    assert bundled.load("shipped").model.name == "dense"  # the new model beside its new metadata
+    listing = _listing(store.bundled_dir)
+    assert sorted(listing) == ["other.json", "other.keras", "shipped.json", "shipped.keras"]
+    assert {n: b for n, b in listing.items() if n.startswith("other")} == other
+    assert not store.user_dir.exists()
 
 
 def test_default_store_folders_follow_the_environment(tmp_path, monkeypatch):
@@ -382,7 +435,7 @@ def test_default_store_folders_follow_the_environment(tmp_path, monkeypatch):
 
 
 def test_user_models_shadow_bundled_ones(store, conv_model):
-    store.save(conv_model, META, "same")
+    store.save(conv_model, META, "same", folder=store.bundled_dir)
     store.save(conv_model, {**META, "note": "mine"}, "same", folder=store.user_dir, overwrite=True)
     entries = store.entries()
     assert [(e.name, e.source) for e in entries] == [("same", "user")]
@@ -404,7 +457,7 @@ def test_delete(store, conv_model):
     store.save(conv_model, META, "gone")
     store.save(conv_model, META, "kept")
     store.delete("gone")
-    assert sorted(p.name for p in store.bundled_dir.iterdir()) == ["kept.json", "kept.keras"]
+    assert sorted(p.name for p in store.write_dir.iterdir()) == ["kept.json", "kept.keras"]
     with pytest.raises(ModelFileError):
         store.delete("gone")
 
@@ -414,13 +467,13 @@ def test_import_file(store, conv_model, tmp_path):
     outside.mkdir()
     conv_model.save(outside / "friend.keras")
     entry = store.import_file(outside / "friend.keras")
-    assert entry.name == "friend" and entry.source == "bundled"
+    assert entry.name == "friend" and entry.source == "user"
     assert entry.meta["kind"] == "denoiser" and entry.meta["imported_from"] == str(outside / "friend.keras")
     assert store.load("friend").entry.kind == "denoiser"
     (outside / "broken.keras").write_bytes(b"junk")
     with pytest.raises(ModelFileError):
         store.import_file(outside / "broken.keras")
-    assert not (store.bundled_dir / "broken.keras").exists()
+    assert not (store.write_dir / "broken.keras").exists() and _listing(store.bundled_dir) == {}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -454,7 +507,7 @@ def test_find_prefers_a_stored_name_over_an_unrelated_folder(store, conv_model, 
     work = tmp_path / "work"
     (work / "mine").mkdir(parents=True)  # e.g. the user's own folder of digits called 'mine'
     monkeypatch.chdir(work)
-    assert store.find("mine").path == store.bundled_dir / "mine.keras"
+    assert store.find("mine").path == store.write_dir / "mine.keras"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -491,7 +544,7 @@ def test_two_saves_of_one_name_at_once_give_two_consistent_models(store, conv_mo
         t.join()
     assert errors == []
     assert sorted(e.name for e in saved.values()) == ["same", "same-2"]
-    assert sorted(p.name for p in store.bundled_dir.iterdir()) == ["same-2.json", "same-2.keras", "same.json", "same.keras"]
+    assert sorted(p.name for p in store.write_dir.iterdir()) == ["same-2.json", "same-2.keras", "same.json", "same.keras"]
     for arch, entry in saved.items():
         on_disk = json.loads(entry.path.with_suffix(".json").read_text())
         loaded = store.load(entry.name)
@@ -504,14 +557,14 @@ def test_two_saves_of_one_name_at_once_give_two_consistent_models(store, conv_mo
 def test_a_reserved_name_is_not_given_to_another_run(store, conv_model):
     with store.reserve("busy") as res:
         assert res.name == "busy" and res.requested == "busy"
-        assert _hidden(store.bundled_dir) == [".busy.lock"]
+        assert _hidden(store.write_dir) == [".busy.lock"]
         other = store.reserve("busy")  # while the first run trains
         assert (other.name, other.requested) == ("busy-2", "busy")
         other.release()
         assert store.save(conv_model, META, "busy").name == "busy-2"  # released unused: free again
         entry = store.save(conv_model, META, reservation=res)
         assert entry.name == "busy"
-    assert _hidden(store.bundled_dir) == []  # released: the lock file is gone
+    assert _hidden(store.write_dir) == []  # released: the lock file is gone
     assert [e.name for e in store.entries()] == ["busy", "busy-2"]
     with pytest.raises(SaveError):  # a reservation that ended saves nothing
         store.save(conv_model, META, reservation=res)
@@ -532,7 +585,7 @@ def test_figures_never_cross_runs(store, conv_model):
     # the figures of the run that is there are written
     updated = store.update_metadata(second, {"metrics": {"test_psnr": 20.5}})
     assert json.loads(json_path.read_text())["metrics"] == {"test_psnr": 20.5} == updated.meta["metrics"]
-    assert _hidden(store.bundled_dir) == []
+    assert _hidden(store.write_dir) == []
 
 
 @pytest.mark.parametrize("name", ["a" * 300, "b" * (store_mod.MAX_NAME_LENGTH + 1)])
@@ -540,7 +593,7 @@ def test_a_name_too_long_is_refused_before_anything_is_written(store, name):
     with pytest.raises(ConfigError) as info:
         store.reserve(name)
     assert str(info.value) == f"The model name is too long ({len(name)} characters; at most {store_mod.MAX_NAME_LENGTH})."
-    assert _listing(store.bundled_dir) == {}
+    assert _listing(store.write_dir) == {}
     assert store.reserve("c" * store_mod.MAX_NAME_LENGTH).name == "c" * store_mod.MAX_NAME_LENGTH
 
 
@@ -599,8 +652,8 @@ def test_a_full_disk_while_keras_writes_names_the_model_file_and_leaks_nothing(s
     monkeypatch.setattr(saving_lib.H5IOStore, "close", close_then_disk_full)
     with pytest.raises(SaveError) as info:
         store.save(conv_model, META, "full")
-    assert str(info.value) == f"Could not save {store.bundled_dir / 'full.keras'}: No space left on device"
-    assert _listing(store.bundled_dir) == {}
+    assert str(info.value) == f"Could not save {store.write_dir / 'full.keras'}: No space left on device"
+    assert _listing(store.write_dir) == {}
     assert _keras_temp_dirs(temp) == []  # Keras's assets folder is removed too
 
 
@@ -615,8 +668,8 @@ def test_a_full_disk_while_the_metadata_is_written_names_the_metadata_file(store
     monkeypatch.setattr(Path, "write_text", fail)
     with pytest.raises(SaveError) as info:
         store.save(conv_model, META, "full")
-    assert str(info.value) == f"Could not save {store.bundled_dir / 'full.json'}: No space left on device"
-    assert _listing(store.bundled_dir) == {}
+    assert str(info.value) == f"Could not save {store.write_dir / 'full.json'}: No space left on device"
+    assert _listing(store.write_dir) == {}
 
 
 def test_nan_figures_are_written_as_unknown(store, conv_model):
@@ -640,7 +693,7 @@ from desktop_denoiser.core import atomic, models, store as store_mod
 from keras.src.saving import saving_lib
 
 folder, name, where = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-store = store_mod.ModelStore(bundled_dir=folder, user_dir=folder / "user")
+store = store_mod.ModelStore(bundled_dir=folder, user_dir=folder / "user", write_to=folder)
 kill = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 if where == "inside-keras":  # Keras has made its temporary folder and is writing the weights
     saving_lib.H5IOStore.close = kill
@@ -676,16 +729,16 @@ def test_a_killed_save_is_cleaned_up_by_the_next_start(tmp_path, monkeypatch):
 
     for name, (folder, temp, _) in runs.items():
         monkeypatch.setattr(tempfile, "tempdir", str(temp))
-        monkeypatch.setattr(store_mod, "_keras_dirs_cleaned", False)
+        monkeypatch.setattr(store_cleanup, "_keras_dirs_cleaned", False)
         store = ModelStore(bundled_dir=folder, user_dir=tmp_path / "user")
         assert store.entries() == []  # no model: the save did not finish
         assert sorted(p.name for p in folder.iterdir()) == []
         assert _keras_temp_dirs(temp) == []
-        assert store.save(models.build("conv"), META, name).name == name  # the name is free again
+        assert store.save(models.build("conv"), META, name, folder=folder).name == name  # the name is free again
 
 
 def test_a_save_in_progress_is_left_alone_by_the_cleanup(store, tmp_path):
-    folder = store.bundled_dir
+    folder = store.write_dir
     with store.reserve("live"):
         tmp_files = [folder / ".live.abcd1234.tmp.keras", folder / ".live.efgh5678.tmp.json"]
         for p in tmp_files:
@@ -703,7 +756,7 @@ def test_a_save_in_progress_is_left_alone_by_the_cleanup(store, tmp_path):
 
 def test_the_cleanup_never_removes_files_that_are_not_ours(store, conv_model):
     folder = store.bundled_dir
-    store.save(conv_model, META, "kept")
+    store.save(conv_model, META, "kept", folder=folder)
     (folder / "notes.json").write_text('{"mine": true}')  # someone's own file, no model beside it
     (folder / "old.json").write_text(json.dumps(META))  # metadata without our format
     before = _listing(folder)
@@ -716,8 +769,8 @@ def test_the_cleanup_never_removes_files_that_are_not_ours(store, conv_model):
 
 
 def _shadowing_user_copy(store, conv_model, write):
-    store.save(conv_model, {**META, "created": "2024-01-01T00:00:00+00:00"}, "unet-mixed")  # bundled
-    store.save(conv_model, {**META, "created": "2023-01-01T00:00:00+00:00"}, "older")  # bundled
+    store.save(conv_model, {**META, "created": "2024-01-01T00:00:00+00:00"}, "unet-mixed", folder=store.bundled_dir)
+    store.save(conv_model, {**META, "created": "2023-01-01T00:00:00+00:00"}, "older", folder=store.bundled_dir)
     user = store.user_dir
     user.mkdir(parents=True)
     write(user / "unet-mixed.keras")
@@ -772,7 +825,7 @@ def test_a_user_model_that_fails_to_load_is_skipped_after_the_first_try(store, c
 
 
 def test_a_good_user_model_still_shadows_the_bundled_one(store, conv_model):
-    store.save(conv_model, META, "unet-mixed")
+    store.save(conv_model, META, "unet-mixed", folder=store.bundled_dir)
     store.save(conv_model, {**META, "note": "mine"}, "unet-mixed", folder=store.user_dir, overwrite=True)
     assert [(e.name, e.source) for e in store.entries()] == [("unet-mixed", "user")]
     assert store.default("denoiser").meta["note"] == "mine"
@@ -821,7 +874,8 @@ def test_metadata_of_the_wrong_types_is_unknown_not_a_crash(store, conv_model, b
 def test_the_window_describes_models_with_bad_metadata(store, conv_model):
     """The window's model panel and tooltips format these entries (they used to raise)."""
     pytest.importorskip("PySide6")
-    from desktop_denoiser.gui.main_window import describe_entry, describe_figures
+    from desktop_denoiser.core.figures import ModelFigures
+    from desktop_denoiser.gui.descriptions import describe_entry
 
     bad = {"metrics": {"test_psnr": "high", "test_accuracy_denoised": 0.9, "test_accuracy_noisy": "x"}, "created": 5,
            "parameters": "many", "epochs_trained": 3, "training_seconds": "long"}
@@ -829,9 +883,11 @@ def test_the_window_describes_models_with_bad_metadata(store, conv_model):
     json_path = entry.path.with_suffix(".json")
     json_path.write_text(json.dumps({**json.loads(json_path.read_text()), **bad}))
     (odd,) = store.entries()
-    assert describe_figures(odd) == "not measured"
+    figures = ModelFigures.of_entry(odd)
+    assert figures.headline() == "not measured" and figures.psnr is None and figures.accuracy_noisy is None
+    assert figures.accuracy_denoised == 0.9  # the one figure of the right type is kept
     text = describe_entry(odd)
-    assert "accuracy on denoised 90.00% (noisy nan%)" in text and "created" not in text and "3 epochs" in text
+    assert "not measured" in text and "created" not in text and "3 epochs" in text
     json_path.write_text(json.dumps({**json.loads(json_path.read_text()), "metrics": None}))
     (odd,) = store.entries()
-    assert describe_figures(odd) == "not measured" and "<b>odd</b>" in describe_entry(odd)
+    assert ModelFigures.of_entry(odd).headline() == "not measured" and "<b>odd</b>" in describe_entry(odd)

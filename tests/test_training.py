@@ -441,7 +441,8 @@ def test_figures_that_cannot_be_written_leave_the_saved_model_and_say_so(mnist, 
     assert statuses[-1] == (f"Saved full to {entry.path}, but its test figures were not written (Could not save "
                             f"{entry.path.with_suffix('.json')}: No space left on device); measure it again with: "
                             "desktop-denoiser evaluate --model full --save")
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["full.json", "full.keras"]
+    assert sorted(p.name for p in store.write_dir.iterdir()) == ["full.json", "full.keras"]  # the user's folder
+    assert list((tmp_path / "b").iterdir()) == []  # never the writable bundled one (issue 12)
 
 
 def test_running_is_true_only_during_run(mnist):

@@ -16,6 +16,7 @@ from desktop_denoiser.core.errors import ConfigError, DatasetError
 from desktop_denoiser.core.noise import NoiseSpec
 from desktop_denoiser.core.store import ModelStore
 from desktop_denoiser.core.training import EpochResult, Progress, TrainConfig
+from desktop_denoiser.core.training_end import Outcome, TrainingEnd
 from desktop_denoiser.core.training_process import TrainingProcess
 
 
@@ -35,16 +36,24 @@ def test_a_run_reports_in_order_and_stores_the_model(mnist, store):
     process = TrainingProcess(_config(), store, "child-run")
     events = list(process.events())
     kinds = [e[0] for e in events]
-    assert kinds[-1] == "done" and "failed" not in kinds
-    assert kinds.index("status") < kinds.index("progress") < kinds.index("epoch")
+    assert kinds[-1] == "end" and kinds.count("end") == 1 and all(len(e) == 2 for e in events)
+    assert kinds[0] == "device" and kinds.index("status") < kinds.index("progress") < kinds.index("epoch")  # said first
     progress = [e[1] for e in events if e[0] == "progress"]
     epochs = [e[1] for e in events if e[0] == "epoch"]
+    (device,) = [e[1] for e in events if e[0] == "device"]
+    assert device.startswith(("CPU: ", "GPU: "))
     assert all(isinstance(p, Progress) for p in progress) and progress[-1].fraction == pytest.approx(1.0)
     assert [e.epoch for e in epochs] == [1, 2] and all(isinstance(e, EpochResult) for e in epochs)
+    assert [e.val_metric_name for e in epochs] == ["psnr", "psnr"]
+    assert epochs[1].val_metric_text() == f"val PSNR {epochs[1].val_metric:.2f} dB"
     assert epochs[1].val_loss < epochs[0].val_loss + 0.05
-    _, summary, entry = events[-1]
-    assert summary["stop_reason"] == "completed" and summary["epochs"] == 2 and not summary["cancelled"]
-    assert entry.name == "child-run" and entry.path.is_file() and entry.path.parent == store.user_dir
+    _, end = events[-1]
+    assert isinstance(end, TrainingEnd) and end.outcome is Outcome.FINISHED and end.stop_reason == "completed"
+    assert end.epochs == 2 and end.best_epoch in (1, 2) and end.steps == 2 * 640 // 32 and end.device == device
+    assert end.seconds > 0 and end.config["arch"] == "dense" and end.config["epochs"] == 2 and not end.cancelled
+    assert end.describe().startswith("Finished 2 epochs in ") and end.describe().endswith(", saved as child-run.")
+    entry = end.entry
+    assert end.model == entry.name == "child-run" and entry.path.is_file() and entry.path.parent == store.user_dir
     assert entry.meta["epochs_trained"] == 2 and entry.meta["history"][1]["val_loss"] == pytest.approx(epochs[1].val_loss)
     assert store.find("child-run").path == entry.path  # the parent sees what the child stored
     assert process.exitcode == 0
@@ -62,8 +71,11 @@ def test_cancel_after_a_batch_keeps_the_model(mnist, store):
         events.append(event)
         if event[0] == "epoch":
             process.cancel()
-    _, summary, entry = events[-1]
-    assert events[-1][0] == "done" and summary["cancelled"] and summary["best_epoch"] == 1
+    kind, end = events[-1]
+    assert kind == "end" and end.outcome is Outcome.CANCELLED and end.cancelled and end.best_epoch == 1
+    assert end.stop_reason == "cancelled" and end.epochs in (1, 2) and end.model == "kept"
+    assert end.describe() == f"Cancelled after {end.epochs} epoch{'s' if end.epochs > 1 else ''}; kept best epoch 1, saved as kept."
+    entry = end.entry
     assert entry is not None and entry.meta["epochs_trained"] <= 2 and entry.path.is_file()
 
 
@@ -79,20 +91,26 @@ def test_cancel_while_the_child_starts_is_immediate_and_saves_nothing(mnist, sto
     for event in process.events():
         events.append(event)
     # stopped before its first batch (while importing TensorFlow), not after waiting for it
-    assert events[-1] == ("done", training_process.CANCELLED_EARLY, None)
+    kind, end = events[-1]
+    assert kind == "end" and end.outcome is Outcome.CANCELLED_BEFORE_FIRST_BATCH and not end.saved and end.entry is None
+    assert end.describe() == "Cancelled before the first batch finished; nothing was saved."
+    assert end.config == _config().to_dict() and end.epochs == 0 and end.seconds < 30
     assert not store.user_dir.exists() or not any(store.user_dir.iterdir())
 
 
 def test_cancel_before_start_reports_a_cancel(store):
     process = TrainingProcess(_config(), store)
     process.cancel()
-    assert list(process.events()) == [("done", training_process.CANCELLED_EARLY, None)]
+    ((kind, end),) = list(process.events())
+    assert kind == "end" and end.outcome is Outcome.CANCELLED_BEFORE_FIRST_BATCH and end.model is None
 
 
 def test_a_failure_in_the_child_is_one_message(tmp_path, store):
     missing = tmp_path / "nowhere" / "mnist.npz"
     events = list(TrainingProcess(_config(mnist=str(missing)), store).events())
-    assert events[-1][0] == "failed" and f"MNIST file not found: {missing}" in events[-1][1]
+    kind, end = events[-1]
+    assert kind == "end" and end.outcome is Outcome.FAILED and f"MNIST file not found: {missing}" in end.message
+    assert end.describe() == f"Training failed: {end.message}" and not end.saved and end.device  # known before the data
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -103,7 +121,9 @@ def test_a_killed_child_is_reported(mnist, store):
         if event[0] == "progress" and not any(e[0] == "progress" for e in events):
             os.kill(process.pid, signal.SIGKILL)  # at the first progress report
         events.append(event)
-    assert events[-1][0] == "failed" and "stopped by SIGKILL" in events[-1][1]
+    kind, end = events[-1]
+    assert kind == "end" and end.failed and "stopped by SIGKILL" in end.message
+    assert end.device == next(e[1] for e in events if e[0] == "device") and end.epochs == 0 and end.seconds > 0
     assert process.exitcode == -signal.SIGKILL
     assert not (store.user_dir / "killed.keras").exists()
 
@@ -174,3 +194,82 @@ def test_exit_messages():
     assert "SIGKILL" in training_process.exit_message(-9) and "memory" in training_process.exit_message(-9)
     assert "SIGSEGV" in training_process.exit_message(-11) and "memory" not in training_process.exit_message(-11)
     assert "exit code 3" in training_process.exit_message(3)
+
+
+# ---------------------------------------------------------------------------------------------
+# TrainingEnd: the typed end state
+
+
+def _result(stop_reason: str, steps: int = 90, history: int = 3, best: int | None = 2, cancelled: bool = False):
+    """A stand-in for a TrainResult (the fields TrainingEnd reads)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(stop_reason=stop_reason, best_epoch=best, history=[None] * history, steps=steps, seconds=75.4,
+                           device="CPU: test (2 cores)", images_per_s=1234.5, cancelled=cancelled, config=_config())
+
+
+def _entry(name: str):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name=name)
+
+
+@pytest.mark.parametrize("stop_reason, outcome, text", [
+    ("completed", Outcome.FINISHED, "Finished 3 epochs in 1 min 15 s; best epoch 2, saved as m."),
+    ("early stopping", Outcome.EARLY_STOPPED,
+     "Stopped early (no better validation loss) after 3 epochs in 1 min 15 s; best epoch 2, saved as m."),
+    ("time budget", Outcome.TIME_BUDGET, "Time budget used after 3 epochs in 1 min 15 s; best epoch 2, saved as m."),
+    ("cancelled", Outcome.CANCELLED, "Cancelled after 3 epochs; kept best epoch 2, saved as m."),
+])
+def test_a_saved_run_ends_by_its_stop_reason(stop_reason, outcome, text):
+    end = TrainingEnd.of_result(_result(stop_reason, cancelled=stop_reason == "cancelled"), _entry("m"))
+    assert end.outcome is outcome and end.describe() == text
+    assert end.saved and end.model == "m" and end.entry.name == "m" and end.stop_reason == stop_reason
+    assert (end.epochs, end.best_epoch, end.steps, end.seconds, end.device, end.images_per_s) == (
+        3, 2, 90, 75.4, "CPU: test (2 cores)", 1234.5)
+    assert end.config == _config().to_dict()
+    assert end.cancelled is (outcome is Outcome.CANCELLED) and end.outcome.completed is not end.cancelled
+
+
+def test_ends_without_a_model():
+    early = TrainingEnd.of_result(_result("cancelled", steps=0, history=0, best=None, cancelled=True), None)
+    assert early.outcome is Outcome.CANCELLED_BEFORE_FIRST_BATCH and not early.saved and early.cancelled
+    odd = TrainingEnd.of_result(_result("completed", steps=0, history=0, best=None), None)  # nothing trained, not cancelled
+    assert odd.outcome is Outcome.FAILED and "nothing was saved" in odd.message
+    partial = TrainingEnd.of_result(_result("cancelled", history=0, best=None, cancelled=True), _entry("p"))
+    assert partial.describe() == "Cancelled in the first epoch; kept its partial weights, saved as p."
+    failed = TrainingEnd.failure("Disk full.", {"arch": "unet"}, device="GPU: x", seconds=3.0)
+    assert failed.failed and failed.describe() == "Training failed: Disk full." and failed.device == "GPU: x"
+    assert not failed.outcome.completed and not failed.cancelled
+    one = TrainingEnd(Outcome.FINISHED, epochs=1, best_epoch=1, seconds=4000, model="x")
+    assert one.describe() == "Finished 1 epoch in 1 h 06 min; best epoch 1, saved as x."
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_training_end_round_trips_through_json(outcome):
+    import json
+
+    end = TrainingEnd(outcome, message="m" if outcome is Outcome.FAILED else "", stop_reason="cancelled", best_epoch=4,
+                      epochs=5, steps=120, seconds=12.5, device="CPU: x", images_per_s=99.0,
+                      model=None if outcome in (Outcome.FAILED, Outcome.CANCELLED_BEFORE_FIRST_BATCH) else "net",
+                      config=_config().to_dict(), entry=_entry("net"))
+    data = json.loads(json.dumps(end.to_dict()))  # plain JSON: no enum, no entry
+    assert data["outcome"] == outcome.value and "entry" not in data
+    back = TrainingEnd.from_dict(data)
+    assert back == end and back.entry is None and back.outcome is outcome
+    assert back.to_dict() == end.to_dict() and back.describe() == end.describe()
+
+
+def test_training_end_from_dict_is_lenient_but_not_blind():
+    back = TrainingEnd.from_dict({"outcome": "finished", "model": "a", "epochs": 2, "future_field": 1})
+    assert back == TrainingEnd(Outcome.FINISHED, model="a", epochs=2)
+    with pytest.raises(ValueError):
+        TrainingEnd.from_dict({"outcome": "exploded"})
+
+
+def test_epoch_results_say_which_metric_they_carry():
+    psnr = EpochResult(epoch=1, loss=0.1, val_loss=0.1, val_metric=21.304, seconds=1.0, step=10, val_metric_name="psnr")
+    acc = EpochResult(epoch=1, loss=0.1, val_loss=0.1, val_metric=0.97104, seconds=1.0, step=10, val_metric_name="accuracy")
+    low = EpochResult(epoch=1, loss=0.1, val_loss=0.1, val_metric=1.2, seconds=1.0, step=10, val_metric_name="psnr")
+    assert psnr.val_metric_text() == "val PSNR 21.30 dB" and acc.val_metric_text() == "val accuracy 97.10%"
+    assert low.val_metric_text() == "val PSNR 1.20 dB"  # no guessing from the value

@@ -85,63 +85,73 @@ def create_files(items: Sequence[tuple[str | os.PathLike, bytes]], replace: bool
     results: list = [None] * len(items)
     tmps: list[Optional[Path]] = [None] * len(items)
     fsync_each = len(items) < 4 or not hasattr(os, "sync")
-    folders: set[Path] = set()
     try:
-        for i, (target, data) in enumerate(items):
-            target = Path(target)
-            if not replace and os.path.lexists(target):
-                results[i] = False
-                continue
-            folder = target.parent if str(target.parent) else Path(".")
-            try:
-                if folder not in folders:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    folders.add(folder)
-                fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=folder)
-            except OSError as exc:
-                results[i] = SaveError(f"Cannot write to {folder}: {exc.strerror or exc}")
-                continue
-            tmps[i] = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    if fsync_each:
-                        fh.flush()
-                        os.fsync(fh.fileno())
-            except OSError as exc:
-                results[i] = SaveError(f"Could not save {target}: {exc.strerror or exc}")
+        folders = _write_temporaries(items, replace, fsync_each, results, tmps)
         if not fsync_each:
             _sync_folders(folders)
         for i, (target, _) in enumerate(items):
-            tmp = tmps[i]
-            if results[i] is not None or tmp is None:
-                continue
-            try:
-                os.chmod(tmp, 0o666 & ~_UMASK)
-                if replace:
-                    os.replace(tmp, target)
+            if results[i] is None and tmps[i] is not None:
+                results[i], moved = _publish(tmps[i], Path(target), replace)
+                if moved:
                     tmps[i] = None
-                    results[i] = True
-                    continue
-                try:
-                    os.link(tmp, target)
-                    results[i] = True
-                except FileExistsError:
-                    results[i] = False
-                except OSError:
-                    if os.path.lexists(target):
-                        results[i] = False
-                    else:
-                        os.replace(tmp, target)  # no hard links on this file system
-                        tmps[i] = None
-                        results[i] = True
-            except OSError as exc:
-                results[i] = SaveError(f"Could not save {target}: {exc.strerror or exc}")
     finally:
         for tmp in tmps:
             if tmp is not None:
                 _remove_quietly(tmp)
     return results
+
+
+def _write_temporaries(items, replace: bool, fsync_each: bool, results: list, tmps: list) -> set[Path]:
+    """The first half of :func:`create_files`: each item's bytes in a temporary file beside its
+    target (``tmps``), or its result already known (``results``: False when it exists, a
+    SaveError when it cannot be written). Returns the folders written to."""
+    folders: set[Path] = set()
+    for i, (target, data) in enumerate(items):
+        target = Path(target)
+        if not replace and os.path.lexists(target):
+            results[i] = False
+            continue
+        folder = target.parent if str(target.parent) else Path(".")
+        try:
+            if folder not in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                folders.add(folder)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=folder)
+        except OSError as exc:
+            results[i] = SaveError(f"Cannot write to {folder}: {exc.strerror or exc}")
+            continue
+        tmps[i] = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if fsync_each:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        except OSError as exc:
+            results[i] = SaveError(f"Could not save {target}: {exc.strerror or exc}")
+    return folders
+
+
+def _publish(tmp: Path, target: Path, replace: bool) -> tuple:
+    """The second half: give a complete temporary file its name. Returns (True, written;
+    False, the target exists and is left alone; or a SaveError) and whether ``tmp`` was moved."""
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        if replace:
+            os.replace(tmp, target)
+            return True, True
+        try:
+            os.link(tmp, target)
+            return True, False
+        except FileExistsError:
+            return False, False
+        except OSError:
+            if os.path.lexists(target):
+                return False, False
+            os.replace(tmp, target)  # no hard links on this file system
+            return True, True
+    except OSError as exc:
+        return SaveError(f"Could not save {target}: {exc.strerror or exc}"), False
 
 
 def _sync_folders(folders) -> None:

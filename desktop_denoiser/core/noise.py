@@ -2,9 +2,9 @@
 
 One implementation serves two back ends: numpy (one image in the UI, fixed validation sets,
 the CLI) and TensorFlow (inside the ``tf.data`` training pipeline, so every epoch sees fresh
-noise). Each corruption is written once against a tiny array namespace (``_Ops``); there is no
-Python loop over images anywhere. The one hot spot, the second article's blur + noise, has a
-tuned path per back end (``_Ops.blur_uniform``) around shared kernel maths.
+noise). Each corruption is written once here against a tiny array namespace; the namespaces
+and the tuned kernels of the one hot spot, the second article's blur + noise, live in
+:mod:`.noise_kernels`. There is no Python loop over images anywhere.
 
 Images are float32 in [0, 1], light ink on dark background, shape ``(N, H, W)``.
 
@@ -15,36 +15,31 @@ Kinds and parameters (see :data:`KINDS`):
 * ``blur+uniform`` — the second article: Gaussian blur with sigma ~ U(0, sigma_max) per image,
   then uniform noise in ±r with r ~ U(0.01, r_max) per image, clipped. The blur is
   ``scipy.ndimage.gaussian_filter(image, sigma, mode="constant")`` (zero padding, kernel cut
-  at 4 sigma), computed as ``B @ image @ B`` with one banded Toeplitz matrix ``B`` per image;
-  the noise has 16-bit resolution (65,536 evenly spaced values strictly inside ±r).
+  at 4 sigma); the noise has 16-bit resolution (65,536 evenly spaced values strictly inside ±r).
 * ``gaussian`` — ``clip(x + N(0, sigma), 0, 1)``.
 * ``salt-and-pepper`` — a fraction ``amount`` of pixels set to 0 or 1 (half each).
 * ``occlusion`` — ``blocks`` erased rectangles per image, each side ~ U(2, size): squares
   erase blocks, long thin ones erase strokes.
 * ``mixed`` — per image, one of the five above at a random level (used to train the default
-  denoiser so one model serves every noise the app offers).
+  denoiser so one model serves every noise the app offers). The mixture is :data:`MIXTURE`,
+  one :class:`MixComponent` record (kind, probability, parameters) per kind.
 
 Speed (240,000 digits, blur+uniform, 2 CPU cores): the second article's per-image loop takes
-about 20–30 s. Here numpy takes about 2 s (chunks of 2,048 images that stay in cache, 16-bit
-noise from ``Generator.integers``) and TensorFlow well under a second: the Toeplitz matrices
-come from one small matmul, the blur is two batched matmuls (oneDNN), and the noise is drawn
-*and* added and clipped in one XLA-fused kernel (a SplitMix64 counter hash keyed by TF's
-Philox), instead of a slow scalar Philox pass plus five elementwise passes. Without XLA (or
-with ``DESKTOP_DENOISER_NOISE_XLA=0``) the same 16-bit noise comes from TF's Philox.
+about 20–30 s; numpy here about 2 s and TensorFlow well under a second (see :mod:`.noise_kernels`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-import os
-import threading
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
 from .errors import ConfigError
+from .noise_kernels import XLA_ENV, NumpyOps, TFOps
+
+__all__ = ["DESCRIPTIONS", "KINDS", "MIXTURE", "XLA_ENV", "MixComponent", "NoiseSpec"]
 
 # kind -> {parameter: (default, minimum, maximum)}
 KINDS: dict[str, dict[str, tuple[float, float, float]]] = {
@@ -67,12 +62,25 @@ DESCRIPTIONS = {
     "mixed": "a random one of the above per image, at a random level",
 }
 
-# The mixture the default denoiser is trained on: (kind, probability).
-_MIX = (("uniform", 0.3), ("blur+uniform", 0.3), ("gaussian", 0.15), ("salt-and-pepper", 0.15), ("occlusion", 0.1))
 
-TRUNCATE = 4.0  # the blur kernel is cut at 4 sigma, like scipy.ndimage.gaussian_filter
-NUMPY_CHUNK = 2048  # images per numpy chunk of the blur+uniform path (fits in L2/L3 cache)
-XLA_ENV = "DESKTOP_DENOISER_NOISE_XLA"  # "0" turns the XLA-fused noise kernel off
+def _number(kind: str, name: str, value: Any) -> float:
+    """``value`` as a float, checked against parameter ``name`` of ``kind`` in :data:`KINDS`."""
+    allowed = KINDS[kind]
+    if name not in allowed:
+        known = ", ".join(allowed) or "none"
+        raise ConfigError(f"Noise '{kind}' has no parameter '{name}' (it takes: {known}).")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Noise parameter {name}={value!r} is not a number.") from None
+    _, lo, hi = allowed[name]
+    if not (lo <= value <= hi) or math.isnan(value):
+        raise ConfigError(f"Noise parameter {name}={value:g} is out of range [{lo:g}, {hi:g}].")
+    return value
+
+
+def _defaults(kind: str) -> dict[str, Any]:
+    return {name: default for name, (default, _, _) in KINDS[kind].items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,20 +93,8 @@ class NoiseSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"Unknown noise '{self.kind}'; choose one of: {', '.join(KINDS)}.")
-        allowed = KINDS[self.kind]
-        full = {name: default for name, (default, _, _) in allowed.items()}
-        for name, value in dict(self.params).items():
-            if name not in allowed:
-                known = ", ".join(allowed) or "none"
-                raise ConfigError(f"Noise '{self.kind}' has no parameter '{name}' (it takes: {known}).")
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"Noise parameter {name}={value!r} is not a number.") from None
-            _, lo, hi = allowed[name]
-            if not (lo <= value <= hi) or math.isnan(value):
-                raise ConfigError(f"Noise parameter {name}={value:g} is out of range [{lo:g}, {hi:g}].")
-            full[name] = value
+        full = _defaults(self.kind)
+        full.update({name: _number(self.kind, name, value) for name, value in dict(self.params).items()})
         object.__setattr__(self, "params", full)
 
     @classmethod
@@ -138,7 +134,7 @@ class NoiseSpec:
         single = x.ndim == 2
         batch = x[None] if single else x
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        out = _corrupt(_NumpyOps(rng), batch, self)
+        out = _corrupt(NumpyOps(rng), batch, self)
         return out[0] if single else out
 
     def apply_tf(self, images, seed):
@@ -146,295 +142,73 @@ class NoiseSpec:
         import tensorflow as tf
 
         x = tf.convert_to_tensor(images, tf.float32)
-        return _corrupt(_TFOps(tf, seed), x, self)
+        return _corrupt(TFOps(tf, seed), x, self)
 
 
 # --------------------------------------------------------------------------------------------
-# the blur's kernel maths, shared by both back ends
+# the mixture of the ``mixed`` noise
+
+# parameters a mixture component may draw per image from a (lo, hi) range: their corruptions
+# take an (N, 1, 1) array; the others (a blur radius, a block count) must be fixed numbers
+PER_IMAGE = frozenset({"level", "sigma", "amount"})
+
+Param = Union[float, tuple[float, float]]
 
 
-def _radius(sigma_max: float) -> int:
-    """The widest kernel radius a sigma up to ``sigma_max`` needs (scipy: int(4 sigma + 0.5))."""
-    return int(TRUNCATE * float(sigma_max) + 0.5)
+@dataclasses.dataclass(frozen=True)
+class MixComponent:
+    """One component of the ``mixed`` noise: a kind, the probability an image gets it, and
+    its parameters, each a number or a ``(lo, hi)`` range drawn per image (only the
+    parameters in :data:`PER_IMAGE`); parameters left out take their default from :data:`KINDS`."""
+
+    kind: str
+    weight: float
+    params: Mapping[str, Param] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS or self.kind in ("none", "mixed"):
+            choices = ", ".join(k for k in KINDS if k not in ("none", "mixed"))
+            raise ConfigError(f"A mixture component cannot be '{self.kind}'; choose one of: {choices}.")
+        weight = float(self.weight)
+        if not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"The weight of mixture component '{self.kind}' must be in [0, 1], not {weight:g}.")
+        full: dict[str, Param] = _defaults(self.kind)
+        for name, value in dict(self.params).items():
+            if isinstance(value, tuple):
+                if name not in PER_IMAGE or len(value) != 2:
+                    raise ConfigError(f"Mixture parameter {self.kind}.{name} takes one number, not a range.")
+                lo, hi = (_number(self.kind, name, v) for v in value)
+                if lo > hi:
+                    raise ConfigError(f"Mixture parameter {self.kind}.{name}: empty range ({lo:g}, {hi:g}).")
+                full[name] = (lo, hi)
+            else:
+                full[name] = _number(self.kind, name, value)
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "params", full)
 
 
-def _half_kernel(ops, sigma, radius: int):
-    """Normalised Gaussian taps g[n, d] for offsets d = 0..radius (the kernel is g[|d|]).
-
-    ``sigma`` has shape (N, 1). Taps beyond scipy's per-image radius int(4 sigma + 0.5) are
-    zero, so the blur equals ``gaussian_filter(mode="constant")``; sigma -> 0 is the identity.
-    """
-    xp = ops.xp
-    d = ops.cast(xp.arange(radius + 1))[None, :]
-    s = xp.maximum(sigma, ops.cast(1e-3))
-    g = xp.exp(-(d * d) / (2.0 * s * s))
-    g = xp.where(d <= xp.floor(TRUNCATE * sigma + 0.5), g, ops.cast(0.0))
-    return g / (2.0 * xp.sum(g, axis=-1, keepdims=True) - g[:, :1])
+# The mixture the default denoiser is trained on.
+MIXTURE: tuple[MixComponent, ...] = (
+    MixComponent("uniform", 0.3, {"level": (0.3, 1.1)}),
+    MixComponent("blur+uniform", 0.3, {"sigma_max": 2.0, "r_max": 1.5}),
+    MixComponent("gaussian", 0.15, {"sigma": (0.1, 0.6)}),
+    MixComponent("salt-and-pepper", 0.15, {"amount": (0.05, 0.4)}),
+    MixComponent("occlusion", 0.1, {"blocks": 2, "size": 10}),
+)
 
 
-@functools.lru_cache(maxsize=16)
-def _offsets(size: int, radius: int) -> np.ndarray:
-    """(size * size,) tap index |i - j| of entry (i, j), or radius + 1 (a zero tap) beyond the band."""
-    offset = np.abs(np.arange(size)[:, None] - np.arange(size)[None, :]).ravel()
-    offset = np.minimum(offset, radius + 1)
-    offset.setflags(write=False)
-    return offset
-
-
-@functools.lru_cache(maxsize=16)
-def _toeplitz_basis(size: int, radius: int) -> np.ndarray:
-    """(radius + 1, size * size) 0/1 matrix P with (g @ P)[i * size + j] = g[|i - j|] (0 off the band)."""
-    basis = (np.arange(radius + 1)[:, None] == _offsets(size, radius)[None, :]).astype(np.float32)
-    basis.setflags(write=False)
-    return basis
-
-
-def _blur_matrices(ops, g, h: int, w: int):
-    """Per-image symmetric Toeplitz blur matrices (N, h, h) and (N, w, w) from taps (N, R + 1)."""
-    bh = ops.toeplitz(g, h)
-    return bh, (bh if w == h else ops.toeplitz(g, w))
-
-
-# 16-bit noise: u uniform on {0, ..., 65535}, noise = (u - 32767.5) / 32768 * r, strictly in ±r
-_HALF = 32767.5
-_SCALE = 1.0 / 32768.0
-
-
-# --------------------------------------------------------------------------------------------
-# the two back ends
-
-
-class _NumpyOps:
-    def __init__(self, rng: np.random.Generator):
-        self.rng = rng
-        self.xp = np
-
-    def uniform(self, shape, lo=0.0, hi=1.0):
-        return self.rng.uniform(lo, hi, size=shape).astype(np.float32)
-
-    def normal(self, shape):
-        return self.rng.standard_normal(shape, dtype=np.float32)
-
-    @staticmethod
-    def batch(x) -> int:
-        return x.shape[0]
-
-    @staticmethod
-    def cast(x):
-        return np.asarray(x, dtype=np.float32)
-
-    @staticmethod
-    def take(g, index):
-        return g[:, index]
-
-    @staticmethod
-    def reshape(x, shape):
-        return np.reshape(x, shape)
-
-    @staticmethod
-    def matmul(a, b):
-        return np.matmul(a, b)
-
-    @staticmethod
-    def toeplitz(g, size):
-        radius = g.shape[-1] - 1
-        padded = np.concatenate([g, np.zeros((len(g), 1), g.dtype)], axis=1)
-        return padded[:, _offsets(size, radius)].reshape(-1, size, size)
-
-    def blur_uniform(self, x, sigma_max, r_max):
-        """clip(blur(x, sigma) + noise(r)) with sigma ~ U(0, sigma_max), r ~ U(0.01, r_max) per
-        image, in chunks of images that stay in cache."""
-        n, h, w = x.shape
-        sigma = sigma_max * self.uniform((n, 1))
-        r = self.uniform((n, 1, 1), 0.01, max(r_max, 0.01))
-        g = _half_kernel(self, sigma, _radius(sigma_max)).astype(np.float32)
-        scale = (r * _SCALE).astype(np.float32)
-        out = np.empty((n, h, w), np.float32)
-        for start in range(0, n, NUMPY_CHUNK):  # a loop over chunks, each vectorised
-            part = slice(start, start + NUMPY_CHUNK)
-            bh, bw = _blur_matrices(self, g[part], h, w)
-            o = out[part]
-            np.matmul(np.matmul(bh, x[part]), bw, out=o)  # bw is symmetric: no transpose
-            noise = np.subtract(self.rng.integers(0, 65536, size=o.shape, dtype=np.uint16), np.float32(_HALF), dtype=np.float32)
-            noise *= scale[part]
-            o += noise
-            np.clip(o, 0.0, 1.0, out=o)
-        return out
-
-
-class _TFOps:
-    def __init__(self, tf, seed):
-        import tensorflow.experimental.numpy as tnp
-
-        self.tf = tf
-        self.xp = tnp
-        self.seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-        self.calls = 0
-
-    def _next_seed(self):
-        self.calls += 1
-        return self.seed + self.tf.constant([0, 7919 * self.calls], self.tf.int64)
-
-    def uniform(self, shape, lo=0.0, hi=1.0):
-        return self.tf.random.stateless_uniform(shape, self._next_seed(), lo, hi, dtype=self.tf.float32)
-
-    def normal(self, shape):
-        return self.tf.random.stateless_normal(shape, self._next_seed(), dtype=self.tf.float32)
-
-    def batch(self, x):
-        n = x.shape[0]
-        return n if n is not None else self.tf.shape(x)[0]
-
-    def cast(self, x):
-        return self.tf.cast(x, self.tf.float32)
-
-    def take(self, g, index):
-        return self.tf.gather(g, index, axis=1)
-
-    def reshape(self, x, shape):
-        return self.tf.reshape(x, shape)
-
-    def matmul(self, a, b):
-        return self.tf.matmul(a, b)
-
-    def toeplitz(self, g, size):
-        basis = _toeplitz_basis(size, int(g.shape[-1]) - 1)
-        return self.tf.reshape(self.tf.matmul(g, basis), [-1, size, size])
-
-    def random_bits(self, shape):
-        """Full-range int32 values from TF's Philox."""
-        return self.tf.random.stateless_uniform(shape, self._next_seed(), minval=None, maxval=None, dtype=self.tf.int32)
-
-    def blur_uniform(self, x, sigma_max, r_max):
-        tf = self.tf
-        h, w = x.shape[1], x.shape[2]
-        if h is None or w is None:
-            raise ConfigError("The blur needs images of a known height and width.")
-        radius = _radius(sigma_max)
-        kernels = _xla_kernels(h, w, radius)
-        if kernels is not None:
-            # XLA: draw sigma, r and build the matrices; oneDNN: the two batched matmuls;
-            # XLA: draw the noise, add it and clip, in one pass
-            prepare, add_noise = kernels
-            out = prepare(x, self._next_seed(), tf.constant(sigma_max, tf.float32), tf.constant(r_max, tf.float32))
-            bh, bw, r, key = (out[0], out[0], out[1], out[2]) if w == h else out
-            return add_noise(tf.matmul(tf.matmul(bh, x), bw), r, key)  # bw is symmetric: no transpose
-        n = tf.shape(x)[0]
-        sigma = sigma_max * self.uniform(tf.stack([n, 1]))
-        r = self.uniform(tf.stack([n, 1, 1]), 0.01, max(r_max, 0.01))
-        bh, bw = _blur_matrices(self, _half_kernel(self, sigma, radius), h, w)
-        blurred = tf.matmul(tf.matmul(bh, x), bw)
-        # two 16-bit values per 32-bit Philox draw (the same 65,536 levels as the other paths)
-        half = (h * w + 1) // 2
-        u = tf.reshape(tf.bitcast(self.random_bits(tf.stack([n, half])), tf.int16), [n, 2 * half])[:, : h * w]
-        noise = (tf.cast(tf.reshape(u, [n, h, w]), tf.float32) + 0.5) * (r * _SCALE)  # int16 k + 0.5 = u - 32767.5
-        return tf.clip_by_value(blurred + noise, 0.0, 1.0)
-
-
-# --------------------------------------------------------------------------------------------
-# the XLA kernels of the TF blur+uniform path
-#
-# Random numbers come from SplitMix64 used as a counter-based generator: value i of a stream is
-# mix64(key + (i + 1) * gamma), a bijective 64-bit hash of a Weyl sequence (it passes BigCrush).
-# The key of each call is hashed from the call's TF seed. Under XLA the hash, the scaling, the
-# addition and the clip fuse into one vectorised loop; TF's own Philox kernel is scalar and
-# was the single largest cost of the pipeline.
-
-_xla_lock = threading.Lock()
-_xla_cache: dict[Any, Any] = {}
-
-_GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's Weyl increment
-_PARAM_KEY = 0xA0761D6478BD642F  # separates the per-image parameter stream from the noise stream
-
-
-def _xla_functions(tf, h: int, w: int, radius: int):
-    u64 = tf.uint64
-
-    def c(v):
-        return tf.constant(v, u64)
-
-    def mix(z):  # SplitMix64's output function (Stafford's Mix13)
-        xor, shr = tf.bitwise.bitwise_xor, tf.bitwise.right_shift
-        z = xor(z, shr(z, c(30))) * c(0xBF58476D1CE4E5B9)
-        z = xor(z, shr(z, c(27))) * c(0x94D049BB133111EB)
-        return xor(z, shr(z, c(31)))
-
-    def unit(bits24):  # 24 random bits -> float32 in [0, 1)
-        return tf.cast(bits24, tf.float32) * (1.0 / (1 << 24))
-
-    def prepare(x, seed, sigma_max, r_max):
-        """Per image sigma ~ U(0, sigma_max) and r ~ U(0.01, r_max); the blur matrices; the noise key."""
-        words = tf.bitcast(tf.cast(seed, tf.int64), u64)
-        key = mix(tf.bitwise.bitwise_xor(words[0], mix(words[1] + c(_GAMMA))))
-        n = tf.shape(x)[0]
-        index = tf.cast(tf.range(tf.cast(n, tf.int64)), u64)
-        z = mix(tf.bitwise.bitwise_xor(key, c(_PARAM_KEY)) + (index + c(1)) * c(_GAMMA))
-        sigma = sigma_max * unit(tf.bitwise.right_shift(z, c(40)))
-        r = 0.01 + (tf.maximum(r_max, 0.01) - 0.01) * unit(tf.bitwise.bitwise_and(tf.bitwise.right_shift(z, c(16)), c(0xFFFFFF)))
-        ops = _TFOps(tf, seed)
-        g = _half_kernel(ops, tf.reshape(sigma, [-1, 1]), radius)
-        bh = ops.toeplitz(g, h)
-        bw = bh if w == h else ops.toeplitz(g, w)  # one matrix for square images: written once
-        return (bh, tf.reshape(r, [-1, 1, 1]), key) if w == h else (bh, bw, tf.reshape(r, [-1, 1, 1]), key)
-
-    def add_noise(blurred, r, key):
-        """clip(blurred + (u - 32767.5) / 32768 * r, 0, 1), u the four 16-bit fields of each
-        64-bit value of the stream, in pixel order."""
-        shape = tf.shape(blurred)
-        n, size = shape[0], shape[1] * shape[2]
-        count = (size + 3) // 4
-        index = tf.cast(tf.reshape(tf.range(tf.cast(n * count, tf.int64)), tf.stack([n, count, 1])), u64)
-        z = mix(key + (index + c(1)) * c(_GAMMA))
-        fields = tf.bitwise.bitwise_and(tf.bitwise.right_shift(z, tf.constant([[[0, 16, 32, 48]]], u64)), c(0xFFFF))
-        u = tf.reshape(tf.cast(fields, tf.float32), tf.stack([n, 4 * count]))[:, :size]
-        noise = (tf.reshape(u, shape) - _HALF) * (r * _SCALE)
-        return tf.raw_ops.ClipByValue(t=blurred + noise, clip_value_min=tf.constant(0.0), clip_value_max=tf.constant(1.0))
-
-    compile_ = functools.partial(tf.function, jit_compile=True, autograph=False, reduce_retracing=True)
-    prepare_fn = compile_(prepare, input_signature=[
-        tf.TensorSpec([None, h, w], tf.float32), tf.TensorSpec([2], tf.int64),
-        tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32),
-    ])
-    noise_fn = compile_(add_noise, input_signature=[
-        tf.TensorSpec([None, h, w], tf.float32), tf.TensorSpec([None, 1, 1], tf.float32), tf.TensorSpec([], u64),
-    ])
-    return prepare_fn, noise_fn
-
-
-def _xla_kernels(h: int, w: int, radius: int):
-    """The compiled (prepare, add_noise) pair for this image size and blur radius, or None when
-    XLA is turned off or does not work here (checked once, on a tiny batch)."""
-    if os.environ.get(XLA_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    with _xla_lock:
-        if _xla_cache.get("usable") is False:
-            return None
-        if (h, w, radius) in _xla_cache:
-            return _xla_cache[(h, w, radius)]
-        import tensorflow as tf
-
-        kernels = _xla_functions(tf, h, w, radius)
-        if "usable" not in _xla_cache:
-            _xla_cache["usable"] = _probe(tf)
-            if not _xla_cache["usable"]:
-                return None
-        _xla_cache[(h, w, radius)] = kernels
-        return kernels
-
-
-def _probe(tf) -> bool:
-    """Run the kernels once on a tiny batch (eagerly, even when called while tracing a graph)."""
-    try:
-        prepare, add_noise = _xla_functions(tf, 3, 5, 1)
-        with tf.init_scope():
-            if not tf.executing_eagerly():
-                return False
-            x = tf.zeros([2, 3, 5])  # not square: the probe also runs the two-matrix variant
-            bh, bw, r, key = prepare(x, tf.constant([1, 2], tf.int64), tf.constant(1.0), tf.constant(0.5))
-            out = add_noise(tf.matmul(tf.matmul(bh, x), bw), r, key).numpy()
-            return out.shape == (2, 3, 5) and bool(np.all((out >= 0) & (out <= 0.5))) and out.max() > 0
-    except Exception:  # noqa: BLE001 - no XLA here: the plain TF path does the same job
-        return False
+def _canonical(components: Sequence[MixComponent]) -> list[MixComponent]:
+    """The components in :data:`KINDS` order (the order their random numbers are drawn in, so
+    the output for a seed does not depend on the order they are listed in), checked: each kind
+    at most once, weights summing to 1."""
+    kinds = [c.kind for c in components]
+    if len(set(kinds)) != len(kinds):
+        raise ConfigError(f"A mixture names a kind twice: {', '.join(kinds)}.")
+    total = sum(c.weight for c in components)
+    if not components or abs(total - 1.0) > 1e-9:
+        raise ConfigError(f"The weights of a mixture must sum to 1, not {total:g}.")
+    order = list(KINDS)
+    return sorted(components, key=lambda c: order.index(c.kind))
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,54 +216,27 @@ def _probe(tf) -> bool:
 
 
 def _corrupt(ops, x, spec: NoiseSpec):
-    p = spec.params
-    if spec.kind == "none":
-        return x
-    if spec.kind == "mixed":
-        return _mixed(ops, x)
-    if spec.kind == "uniform":
-        return _uniform(ops, x, p["level"])
-    if spec.kind == "blur+uniform":
-        return _blur_uniform(ops, x, p["sigma_max"], p["r_max"])
-    if spec.kind == "gaussian":
-        return _gaussian(ops, x, p["sigma"])
-    if spec.kind == "salt-and-pepper":
-        return _salt_pepper(ops, x, p["amount"])
-    if spec.kind == "occlusion":
-        return _occlusion(ops, x, int(p["blocks"]), p["size"])
-    raise ConfigError(f"Unknown noise '{spec.kind}'.")  # pragma: no cover - guarded by NoiseSpec
+    return _CORRUPTIONS[spec.kind](ops, x, spec.params)
+
+
+def _shape(ops, x):
+    return x.shape if ops.xp is np else ops.tf.shape(x)
 
 
 def _uniform(ops, x, level):
-    return ops.xp.clip(x + ops.uniform(x.shape if ops.xp is np else ops.tf.shape(x)) * level, 0.0, 1.0)
+    return ops.xp.clip(x + ops.uniform(_shape(ops, x)) * level, 0.0, 1.0)
 
 
 def _gaussian(ops, x, sigma):
-    shape = x.shape if ops.xp is np else ops.tf.shape(x)
-    return ops.xp.clip(x + ops.normal(shape) * sigma, 0.0, 1.0)
+    return ops.xp.clip(x + ops.normal(_shape(ops, x)) * sigma, 0.0, 1.0)
 
 
 def _salt_pepper(ops, x, amount):
     xp = ops.xp
-    shape = x.shape if xp is np else ops.tf.shape(x)
-    u = ops.uniform(shape)
+    u = ops.uniform(_shape(ops, x))
     amount = ops.cast(amount)
     out = xp.where(u < amount / 2, ops.cast(1.0), x)
     return xp.where((u >= amount / 2) & (u < amount), ops.cast(0.0), out)
-
-
-def _blur(ops, x, sigma, sigma_max: float = 5.0):
-    """Gaussian blur with one sigma per image ((N, 1, 1)), zero padding, as ``B @ x @ B``."""
-    h, w = x.shape[1], x.shape[2]
-    g = _half_kernel(ops, ops.reshape(sigma, (-1, 1)), _radius(sigma_max))
-    bh, bw = _blur_matrices(ops, g, h, w)
-    return ops.matmul(ops.matmul(bh, x), bw)
-
-
-def _blur_uniform(ops, x, sigma_max: float, r_max: float):
-    """The second article's corruption: blur with sigma ~ U(0, sigma_max) per image, then
-    ±r noise with r ~ U(0.01, r_max) per image, clipped (each back end has a tuned path)."""
-    return ops.blur_uniform(x, sigma_max, r_max)
 
 
 def _occlusion(ops, x, blocks, size):
@@ -508,21 +255,34 @@ def _occlusion(ops, x, blocks, size):
     return xp.where(erased, ops.cast(0.0), x)
 
 
-def _mixed(ops, x):
+def _mixed(ops, x, components: Sequence[MixComponent]):
+    """Per image, one component's corruption, picked with the components' weights.
+
+    Every component corrupts the whole batch (its per-image ranges drawn first), in
+    :data:`KINDS` order; then one uniform number per image picks a component by walking the
+    cumulative weights from the top."""
     xp = ops.xp
-    n = ops.batch(x)
-    per_image = (n, 1, 1)
-    candidates = [
-        _uniform(ops, x, ops.uniform(per_image, 0.3, 1.1)),
-        _blur_uniform(ops, x, 2.0, 1.5),
-        _gaussian(ops, x, ops.uniform(per_image, 0.1, 0.6)),
-        _salt_pepper(ops, x, ops.uniform(per_image, 0.05, 0.4)),
-        _occlusion(ops, x, 2, 10.0),
-    ]
-    # pick one candidate per image by walking the cumulative distribution from the top
+    per_image = (ops.batch(x), 1, 1)
+    parts = _canonical(components)
+    candidates = []
+    for part in parts:
+        params = {name: ops.uniform(per_image, *v) if isinstance(v, tuple) else v for name, v in part.params.items()}
+        candidates.append(_CORRUPTIONS[part.kind](ops, x, params))
     u = ops.uniform(per_image)
-    cum = np.cumsum([prob for _, prob in _MIX])
+    cum = np.cumsum([part.weight for part in parts])
     out = candidates[-1]
     for bound, candidate in zip(cum[-2::-1], candidates[-2::-1]):
         out = xp.where(u < bound, candidate, out)
     return out
+
+
+# kind -> corruption(ops, images, params); "mixed" reads MIXTURE when it runs
+_CORRUPTIONS = {
+    "none": lambda ops, x, p: x,
+    "uniform": lambda ops, x, p: _uniform(ops, x, p["level"]),
+    "blur+uniform": lambda ops, x, p: ops.blur_uniform(x, p["sigma_max"], p["r_max"]),
+    "gaussian": lambda ops, x, p: _gaussian(ops, x, p["sigma"]),
+    "salt-and-pepper": lambda ops, x, p: _salt_pepper(ops, x, p["amount"]),
+    "occlusion": lambda ops, x, p: _occlusion(ops, x, int(p["blocks"]), p["size"]),
+    "mixed": lambda ops, x, p: _mixed(ops, x, MIXTURE),
+}

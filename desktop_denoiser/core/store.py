@@ -1,64 +1,56 @@
 """The model store: ``NAME.keras`` plus ``NAME.json`` metadata, in the bundled folder and the
 user's data folder.
 
-* A save first reserves its name (:meth:`ModelStore.reserve`): an exclusive lock on a hidden
-  ``.NAME.lock`` file in the folder, taken when a training starts and held until its figures
-  are written. Two runs never get the same name (the second gets ``NAME-2``), and a name or
-  folder that cannot be used is refused before any work. The lock is the operating system's
-  (``flock``): it ends with its process, even one that was killed.
+* A save first reserves its name (:meth:`ModelStore.reserve`, a lock of :mod:`reservation`),
+  from the start of a training until its figures are written. Two runs never get the same name
+  (the second gets ``NAME-2``), and a name or folder that cannot be used is refused before any
+  work.
 * Saves are atomic: both files are written in full beside their targets, then renamed into
   place, the metadata first and the model last. A model exists when its ``.keras`` is in place,
   and by then its metadata is too; the metadata names the run (``run_id``), so a later rewrite
   of the figures can never land on another run's model.
 * What a killed or failed save leaves (hidden temporary files, a metadata file without its
   model, a stale lock, Keras's temporary folder) is removed on failure and, after a kill, by
-  the next program that opens the store.
-* New models go to the bundled folder when it is writable (a source checkout, where the
-  shipped models are trained) and to the user's data folder otherwise (an installed app).
+  the next program that opens the store (:mod:`store_cleanup`).
+* New models go to the user's data folder, never into the bundled one by themselves (in a
+  source checkout that is the git-tracked ``trained_models/``). A store made with ``write_to``
+  writes there instead (``train --out``), and with ``overwrite`` replaces a model of the same
+  name there (``train --bundled`` re-creating the shipped models); nothing else ever replaces
+  a model: a taken name becomes ``NAME-2``.
 * A corrupt or foreign file gives a :class:`ModelFileError` with one clear sentence; listing
   the store never fails because of one bad file (the entry carries the error instead), and a
   broken model in the user's folder does not hide a working bundled one of the same name.
   Metadata fields of the wrong type are dropped on load (shown as unknown), never a crash.
+
+The files themselves (checking and loading a ``.keras``, writing the metadata) are in
+:mod:`model_files`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import datetime as _dt
-import errno
 import itertools
 import json
 import math
-import os
-import re
-import shutil
-import tempfile
-import threading
-import time
-import uuid
-import weakref
-import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
 from . import atomic, paths
-from .errors import ConfigError, ModelFileError, SaveError
+from .errors import ModelFileError, SaveError
+from .figures import TEXT_KEYS, ModelFigures
+from .model_files import (  # noqa: F401 - FORMAT, KERAS_*, load_keras and now_iso are importable from here
+    EXPECTED_OUTPUT, FORMAT, KERAS_MEMBERS, KERAS_TEMP_PREFIX, dumps, file_key, keras_file_problem, load_keras, now_iso,
+    write_pair,
+)
+from .reservation import (  # noqa: F401 - check_name, MAX_NAME_LENGTH, LOCK_* and Reservation are importable from here
+    LOCK_SUFFIX, LOCK_WAIT, MAX_NAME_LENGTH, Reservation, check_name, holding, lock,
+)
+from .store_cleanup import clean_folder, clean_keras_temp_dirs, remove_leftovers
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
-
-FORMAT = "desktop-denoiser-model/1"
 DEFAULT_DENOISER = "unet-mixed"
 DEFAULT_CLASSIFIER = "classifier"
-EXPECTED_OUTPUT = {"denoiser": (None, 28, 28, 1), "classifier": (None, 10)}
-MAX_NAME_LENGTH = 100  # characters of a model name (file names must stay well under 255 bytes)
-LOCK_SUFFIX = ".lock"  # .NAME.lock: the reservation of NAME in its folder
-LOCK_WAIT = 10.0  # seconds a rewrite or an overwrite waits for another save of the same name
-KERAS_TEMP_PREFIX = "desktop-denoiser-keras-"  # + PID-: Keras's temporary folders of our saves
-KERAS_MEMBERS = ("config.json", "metadata.json")  # every .keras file holds these
+
+
 @dataclasses.dataclass
 class ModelEntry:
     name: str
@@ -78,40 +70,23 @@ class ModelEntry:
         arch = self.meta.get("architecture", "?")
         return arch if isinstance(arch, str) else "?"
 
+    @property
+    def figures(self) -> ModelFigures:
+        """Its test figures, as recorded in its metadata."""
+        return ModelFigures.of_entry(self)
+
     def summary(self) -> str:
         """One line for lists: name, architecture, noise and the headline figure."""
         if self.error:
             return f"{self.name}  [unusable: {self.error}]"
-        m = self.meta.get("metrics")
-        m = m if isinstance(m, dict) else {}
         parts = [self.name, self.architecture]
         if self.kind == "denoiser":
             parts.append(f"noise {self.meta.get('noise_label', '?')}")
-            if _is_number(m.get("test_psnr")):
-                parts.append(f"PSNR {m['test_psnr']:.2f} dB")
-            if _is_number(m.get("test_accuracy_denoised")):
-                parts.append(f"acc {100 * m['test_accuracy_denoised']:.2f}%")
-        elif _is_number(m.get("test_accuracy")):
-            parts.append(f"acc {100 * m['test_accuracy']:.2f}%")
+        if self.figures.short():
+            parts.append(self.figures.short())
         if self.ignored:
             parts.append(f"[unknown: {', '.join(self.ignored)}]")
         return "  ".join(parts)
-
-
-def _safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "-", name.strip()).strip("-.")
-    return cleaned or "model"
-
-
-def check_name(name: Optional[str]) -> str:
-    """The name a model called ``name`` is stored under (unsafe characters replaced); a
-    ConfigError when it cannot be one. Call it before any work."""
-    if name is not None and not isinstance(name, str):
-        raise ConfigError("The model name must be text.")
-    safe = _safe_name(name or "")
-    if len(safe) > MAX_NAME_LENGTH:
-        raise ConfigError(f"The model name is too long ({len(safe)} characters; at most {MAX_NAME_LENGTH}).")
-    return safe
 
 
 # ------------------------------------------------------------------------------------------
@@ -121,7 +96,7 @@ _TEXT_FIELDS = {"name", "architecture", "architecture_summary", "noise_label", "
                 "stop_reason", "format", "run_id", "app_version", "tensorflow", "keras", "python", "imported_from"}
 _INT_FIELDS = {"parameters", "epochs_requested", "epochs_trained", "best_epoch"}
 _NUMBER_FIELDS = {"train_loss", "val_loss", "training_seconds", "images_per_s"}
-_TEXT_METRICS = {"test_noise", "classifier"}
+_TEXT_METRICS = TEXT_KEYS  # the figures that are text (figures.py owns the keys)
 
 
 def _is_number(value) -> bool:
@@ -197,342 +172,58 @@ def _read_meta(json_path: Path) -> Optional[dict]:
     return _read_meta_checked(json_path)[0]
 
 
-def _our_metadata(json_path: Path) -> bool:
-    """True for a metadata file written by a save of this store (it names the format)."""
-    try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return False
-    return isinstance(meta, dict) and meta.get("format") == FORMAT
-
-
-_checked_files: dict[tuple, Optional[str]] = {}  # (path, size, mtime) -> problem, see _keras_file_problem
-
-
-def _file_key(path: Path) -> Optional[tuple]:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
-def _keras_file_problem(path: Path) -> Optional[str]:
-    """A cheap check of a ``.keras`` file without TensorFlow (a zip holding a Keras config, every
-    member intact); the problem in one sentence, or None. Remembered per file version."""
-    key = _file_key(path)
-    if key is not None and key in _checked_files:
-        return _checked_files[key]
-    problem = None
-    try:
-        if not zipfile.is_zipfile(path):
-            problem = f"{path.name} is not a valid Keras model file (corrupt or truncated)."
-        else:
-            with zipfile.ZipFile(path) as z:
-                names = set(z.namelist())
-                missing = [m for m in KERAS_MEMBERS if m not in names]
-                if missing:
-                    problem = f"{path.name} could not be loaded as a Keras model (it holds no {missing[0]})."
-                elif z.testzip() is not None:
-                    problem = f"{path.name} is not a valid Keras model file (corrupt or truncated)."
-                elif not isinstance(json.loads(z.read("config.json")), dict):
-                    problem = f"{path.name} could not be loaded as a Keras model (its config is not a Keras config)."
-    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, EOFError, NotImplementedError) as exc:
-        problem = f"{path.name} could not be loaded as a Keras model ({type(exc).__name__})."
-    if key is not None:
-        _checked_files[key] = problem
-    return problem
-
-
-def load_keras(path: str | Path, kind: Optional[str] = None):
-    """Load and check a ``.keras`` file; returns ``(model, kind)``. Raises ModelFileError."""
-    import keras
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"Model file not found: {path}")
-    if path.suffix != ".keras":
-        raise ModelFileError(f"{path.name} is not a .keras model file.")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path.name} is not a valid Keras model file (corrupt or truncated).")
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - any failure of a foreign file becomes one message
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise ModelFileError(f"{path.name} could not be loaded as a Keras model ({reason}).") from None
-    shape_in = tuple(model.input_shape) if not isinstance(model.input_shape, list) else None
-    if shape_in != (None, 28, 28, 1):
-        raise ModelFileError(f"{path.name} takes input of shape {model.input_shape}; models here take 28×28×1 images.")
-    shape_out = tuple(model.output_shape) if not isinstance(model.output_shape, list) else None
-    found = next((k for k, shape in EXPECTED_OUTPUT.items() if shape == shape_out), None)
-    if found is None or (kind is not None and found != kind):
-        want = kind or "denoiser or classifier"
-        raise ModelFileError(f"{path.name} gives output of shape {model.output_shape}, not a {want}.")
-    return model, found
-
-
 @dataclasses.dataclass
 class LoadedModel:
     model: Any
     entry: ModelEntry
 
 
-# ------------------------------------------------------------------------------------------
-# reservations: one run at a time per name and folder
-
-_held: "weakref.WeakValueDictionary[str, Reservation]" = weakref.WeakValueDictionary()  # lock file -> ours on it
-_held_lock = threading.Lock()
-
-
-def _key(lock_path: Path) -> str:
-    return os.path.abspath(lock_path)
-
-
-def _try_lock_fd(fd: int) -> bool:
-    """An exclusive, non-blocking lock on an open file; False when someone else holds it."""
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:  # pragma: no cover - Windows
-            import msvcrt
-
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        return True
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.EDEADLK):
-            return False
-        return True  # a file system without locks: reservations are best effort there
-
-
-@dataclasses.dataclass
-class Reservation:
-    """The exclusive right to save ``name`` in ``folder`` (see :meth:`ModelStore.reserve`);
-    a context manager that releases it."""
-
-    folder: Path
-    name: str
-    requested: str  # the name asked for (``name`` is ``requested-N`` when it was taken)
-    run_id: str
-    lock_path: Path
-    fd: Optional[int]
-
-    def release(self) -> None:
-        with _held_lock:
-            if _held.get(_key(self.lock_path)) is self:
-                del _held[_key(self.lock_path)]
-        fd, self.fd = self.fd, None
-        if fd is None:
-            return
-        if os.name == "nt":  # pragma: no cover - an open file cannot be removed there
-            os.close(fd)
-            atomic.remove_quietly(self.lock_path)
-        else:  # removed while still held: whoever opened it meanwhile sees it is gone and retries
-            atomic.remove_quietly(self.lock_path)
-            os.close(fd)
-
-    @property
-    def held(self) -> bool:
-        return self.fd is not None
-
-    def __enter__(self) -> "Reservation":
-        return self
-
-    def __del__(self):  # a reservation dropped without release: release it now
-        with contextlib.suppress(Exception):
-            self.release()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _lock(folder: Path, name: str, wait: float = 0.0, requested: Optional[str] = None) -> Optional[Reservation]:
-    """Reserve ``name`` in ``folder``; None when another run holds it for longer than ``wait``
-    seconds. A SaveError when the folder cannot be written to."""
-    path = folder / f".{name}{LOCK_SUFFIX}"
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise SaveError(f"Cannot write to {folder}: {exc.strerror or exc}") from None
-        if _try_lock_fd(fd):
-            try:
-                st, now = os.fstat(fd), os.stat(path)
-                same = (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
-            except OSError:
-                same = False
-            if same:
-                res = Reservation(folder, name, requested or name, uuid.uuid4().hex, path, fd)
-                with contextlib.suppress(OSError):  # who holds it, for people looking (not read by us)
-                    os.ftruncate(fd, 0)
-                    os.write(fd, json.dumps({"pid": os.getpid(), "run_id": res.run_id, "since": now_iso()}).encode())
-                with _held_lock:
-                    _held[_key(path)] = res
-                return res
-            os.close(fd)  # its previous holder removed it as we opened it: take the new one
-            continue
-        os.close(fd)
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def _holding(folder: Path, name: str):
-    """Hold ``name``'s reservation in ``folder`` for a rewrite (reusing this process's own)."""
-    with _held_lock:
-        own = _held.get(_key(folder / f".{name}{LOCK_SUFFIX}"))
-    if own is not None and own.held:
-        yield own
-        return
-    res = _lock(folder, name, wait=LOCK_WAIT)
-    if res is None:
-        raise SaveError(f"Another program is saving {name} in {folder}; try again when it has finished.")
-    with res:
-        yield res
-
-
-def _leftovers(folder: Path, name: str) -> list[Path]:
-    """What an unfinished save of ``name`` may have left in ``folder``: its temporary files and
-    a metadata file without its model. Only call it holding ``name``'s reservation."""
-    found = []
-    with contextlib.suppress(OSError):
-        for p in folder.iterdir():
-            m = re.fullmatch(atomic.TEMPORARY_PATTERN, p.name)
-            if m and m["stem"] == name and m["suffix"] in (".keras", ".json"):
-                found.append(p)
-    meta = folder / f"{name}.json"
-    if meta.is_file() and not (folder / f"{name}.keras").exists() and _our_metadata(meta):
-        found.append(meta)
-    return found
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process
-    return True
-
-
-_keras_dirs_cleaned = False
-
-
-def _clean_keras_temp_dirs() -> list[Path]:
-    """Remove the temporary folders Keras made for saves of processes that have ended (a save
-    that was killed, or one that failed inside Keras)."""
-    global _keras_dirs_cleaned
-    if _keras_dirs_cleaned or os.name != "posix":
-        return []
-    _keras_dirs_cleaned = True
-    removed = []
-    with contextlib.suppress(OSError):
-        for p in Path(tempfile.gettempdir()).iterdir():
-            m = re.fullmatch(re.escape(KERAS_TEMP_PREFIX) + r"(\d+)-.*", p.name)
-            if m and int(m[1]) != os.getpid() and not _pid_alive(int(m[1])) and p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-                removed.append(p)
-    return removed
-
-
-_keras_patch_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _keras_temp_dirs_removed():
-    """While a model is saved on this thread, Keras's temporary folders are named for this
-    process and removed afterwards: Keras leaks them when a save fails (and a kill leaves them
-    for :func:`_clean_keras_temp_dirs`)."""
-    try:
-        from keras.src.saving import saving_lib
-
-        original = saving_lib.get_temp_dir
-    except (ImportError, AttributeError):  # another Keras: nothing to do
-        yield
-        return
-    made, me = [], threading.get_ident()
-
-    def get_temp_dir():
-        if threading.get_ident() != me:
-            return original()
-        path = tempfile.mkdtemp(prefix=f"{KERAS_TEMP_PREFIX}{os.getpid()}-")
-        made.append(path)
-        return path
-
-    with _keras_patch_lock:
-        saving_lib.get_temp_dir = get_temp_dir
-        try:
-            yield
-        finally:
-            saving_lib.get_temp_dir = original
-            for path in made:
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def _os_error(exc: BaseException) -> Optional[OSError]:
-    """The OSError behind ``exc`` (Keras and h5py sometimes wrap it), if any."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, OSError):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return None
-
-
-def _finite(obj):
-    """``obj`` with NaN and infinite figures replaced by None (JSON has no NaN)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return _finite(obj.item())
-    except ImportError:  # pragma: no cover
-        pass
-    return obj
-
-
-def _dumps(meta: dict, name: str) -> str:
-    try:
-        return json.dumps(_finite(meta), indent=2, sort_keys=True, default=_json_default) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise SaveError(f"The metadata for {name} cannot be written ({exc}).") from None
-
 
 class ModelStore:
+    """The bundled models and the user's, and where new models go.
+
+    ``write_to``: the folder new models go to, there or nowhere (default: the user's folder; a
+    folder of its own is also read, before the others). ``overwrite``: a new model replaces one
+    of the same name in that folder (atomically, both halves) instead of taking ``NAME-2``: only
+    for re-creating the shipped models (``train --bundled``), never by default."""
+
     def __init__(self, bundled_dir: Optional[Path] = None, user_dir: Optional[Path] = None,
-                 write_to: Optional[Path] = None):
+                 write_to: Optional[Path] = None, overwrite: bool = False):
         self.bundled_dir = Path(bundled_dir) if bundled_dir else paths.bundled_models_dir()
         self.user_dir = Path(user_dir) if user_dir else paths.user_models_dir()
         self.write_to = Path(write_to) if write_to else None  # where new models must go (no fallback)
+        self.overwrite = overwrite
         self._cleaned = False
         self._failed: dict[tuple, str] = {}  # files that failed to load: (path, size, mtime) -> why
 
     @property
     def write_dir(self) -> Path:
-        """Where new models go: ``write_to`` when set, else the bundled folder of a source
-        checkout if writable (that is where the shipped models are trained), else the user's
-        folder (always, for an installed app)."""
-        if self.write_to is not None:
-            return self.write_to
-        bundled = self.bundled_dir
-        if paths.is_writable_dir(bundled) and not paths.is_installed_location(bundled):
-            return bundled
-        return self.user_dir
+        """Where new models go: ``write_to`` when set, else the user's folder. Never the bundled
+        folder by itself, even a writable one: in a source checkout that is the git-tracked
+        ``trained_models/``, written to only on purpose (``train --bundled``)."""
+        return self.write_to if self.write_to is not None else self.user_dir
+
+    def _own_folder(self) -> Optional[Path]:
+        """``write_to`` when it is neither the bundled nor the user's folder (``train --out``)."""
+        if self.write_to is None or any(_same(self.write_to, d) for d in (self.bundled_dir, self.user_dir)):
+            return None
+        return self.write_to
 
     def _folders(self):
-        yield self.bundled_dir, "bundled"
-        if self.user_dir.resolve() != self.bundled_dir.resolve():
-            yield self.user_dir, "user"
+        """``(folder, source)``, the lowest priority first: a model shadows one of the same name
+        in an earlier folder. The folder new models go to comes last, so a name finds the model
+        just saved under it. A store that writes elsewhere than the user's folder (``train
+        --out`` or ``--bundled``) puts the shipped models before the user's: what it trains is
+        measured with the shipped classifier, not with one the user trained under its name."""
+        if self.write_to is None or _same(self.write_to, self.user_dir):
+            order = [(self.bundled_dir, "bundled"), (self.user_dir, "user")]
+        else:
+            order = [(self.user_dir, "user"), (self.bundled_dir, "bundled"), (self.write_to, "user")]
+        seen: list[Path] = []
+        for folder, source in order:
+            if not any(_same(folder, s) for s in seen):
+                seen.append(folder)
+                yield folder, source
 
     # cleaning up after killed saves ----------------------------------------------------------
 
@@ -544,33 +235,8 @@ class ModelStore:
         self._cleaned = True
         removed: list[Path] = []
         for folder in {*(f for f, _ in self._folders()), *([self.write_to] if self.write_to else [])}:
-            if not folder.is_dir() or paths.is_installed_location(folder):
-                continue
-            names = set()
-            try:
-                listing = list(folder.iterdir())
-            except OSError:
-                continue
-            for p in listing:
-                m = re.fullmatch(atomic.TEMPORARY_PATTERN, p.name)
-                if p.name.startswith(".") and p.name.endswith(LOCK_SUFFIX):
-                    names.add(p.name[1:-len(LOCK_SUFFIX)])
-                elif m and m["suffix"] in (".keras", ".json"):
-                    names.add(m["stem"])
-                elif p.suffix == ".json" and not p.with_suffix(".keras").exists() and _our_metadata(p):
-                    names.add(p.stem)
-            for name in sorted(names):
-                try:
-                    res = _lock(folder, name)
-                except SaveError:
-                    break  # not ours to clean (a read-only folder)
-                if res is None:
-                    continue  # a save in progress
-                with res:
-                    for p in _leftovers(folder, name):
-                        atomic.remove_quietly(p)
-                        removed.append(p)
-        removed.extend(_clean_keras_temp_dirs())
+            removed.extend(clean_folder(folder))
+        removed.extend(clean_keras_temp_dirs())
         return removed
 
     def _ensure_clean(self) -> None:
@@ -611,7 +277,7 @@ class ModelStore:
         if meta is None:
             meta = {"name": path.stem, "kind": "unknown", "note": "no metadata file"}
         if error is None:
-            error = _keras_file_problem(path) or self._failed.get(_file_key(path))
+            error = keras_file_problem(path) or self._failed.get(file_key(path))
         return ModelEntry(path.stem, path, meta, source, error, ignored)
 
     def find(self, name_or_path: str) -> ModelEntry:
@@ -635,7 +301,7 @@ class ModelStore:
         try:
             model, found = load_keras(entry.path)
         except ModelFileError as exc:
-            key = _file_key(entry.path)
+            key = file_key(entry.path)
             if key is not None:
                 self._failed[key] = str(exc)  # from now on listed as unusable: never the default again
             raise
@@ -659,12 +325,15 @@ class ModelStore:
 
     # saving ----------------------------------------------------------------------------------
 
-    def reserve(self, name: Optional[str], folder: Optional[Path] = None, unique: bool = True) -> Reservation:
+    def reserve(self, name: Optional[str], folder: Optional[Path] = None, unique: Optional[bool] = None) -> Reservation:
         """Reserve a name for a model about to be trained or saved, before any work: the name
         asked for, or ``NAME-2``, ``NAME-3``... when a model or another run already has it
-        (``unique=False``: exactly that name, waiting for another save of it to end). A
-        ConfigError for a bad name and a SaveError for a folder that cannot be written, now.
-        Release it (or use it as a context manager) when the model and its figures are saved."""
+        (``unique=False``: exactly that name, waiting for another save of it to end; the
+        default is the store's ``overwrite``). A ConfigError for a bad name and a SaveError for
+        a folder that cannot be written, now. Release it (or use it as a context manager) when
+        the model and its figures are saved."""
+        if unique is None:
+            unique = not self.overwrite
         base = check_name(name)
         folder = Path(folder) if folder else self.write_dir
         try:
@@ -677,25 +346,26 @@ class ModelStore:
             raise SaveError(f"Cannot save models in {folder}: it is not a folder.")
         self._ensure_clean()
         if not unique:
-            res = _lock(folder, base, wait=LOCK_WAIT)
+            res = lock(folder, base, wait=LOCK_WAIT)
             if res is None:
                 raise SaveError(f"Another program is saving {base} in {folder}; try again when it has finished.")
-            for p in _leftovers(folder, base):
-                atomic.remove_quietly(p)
+            remove_leftovers(folder, base)
             return res
-        taken = {e.name for e in self.entries()}
+        # a folder of its own (train --out) is a collection by itself: only its names are taken
+        # (its models shadow the others in this store, and are used from that folder later)
+        own = self._own_folder()
+        taken = {e.name for e in self.entries() if own is None or e.path.parent == own}
         for i in itertools.count(1):
             candidate = base if i == 1 else f"{base}-{i}"
             if candidate in taken:
                 continue
-            res = _lock(folder, candidate, wait=0.25, requested=base)
+            res = lock(folder, candidate, wait=0.25, requested=base)
             if res is None:
                 continue  # another run is training a model of this name
             if (folder / f"{candidate}.keras").exists():
                 res.release()  # saved by another run since we looked
                 continue
-            for p in _leftovers(folder, candidate):  # of a save of this name that was killed
-                atomic.remove_quietly(p)
+            remove_leftovers(folder, candidate)  # of a save of this name that was killed
             return res
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -711,40 +381,9 @@ class ModelStore:
             raise SaveError(f"The reservation of {reservation.name} has ended; nothing was saved.")
         name, folder = reservation.name, reservation.folder
         target = folder / f"{name}.keras"
-        json_target = target.with_suffix(".json")
         meta = {**meta, "name": name, "format": FORMAT, "run_id": reservation.run_id}
-        text = _dumps(meta, name)
-        tmp_model = atomic.temporary_beside(target)
-        try:
-            tmp_meta = atomic.temporary_beside(json_target)
-        except SaveError:
-            atomic.remove_quietly(tmp_model)
-            raise
-        try:
-            try:
-                with _keras_temp_dirs_removed():
-                    model.save(tmp_model, include_optimizer=False)
-            except Exception as exc:  # noqa: BLE001 - a disk problem becomes one message, bugs pass
-                cause = _os_error(exc)
-                if cause is None:
-                    raise
-                raise SaveError(f"Could not save {target}: {cause.strerror or cause}") from None
-            try:
-                tmp_meta.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise SaveError(f"Could not save {json_target}: {exc.strerror or exc}") from None
-            atomic.flush_to_disk(tmp_model, target)
-            atomic.flush_to_disk(tmp_meta, json_target)
-            if target.exists():  # overwriting: the old pair stops being a model before the new one moves in
-                try:
-                    target.unlink()
-                except OSError as exc:
-                    raise SaveError(f"Could not replace {target}: {exc.strerror or exc}") from None
-            atomic.move_into_place(tmp_meta, json_target)  # metadata first: the model appears complete
-            atomic.move_into_place(tmp_model, target)
-        finally:
-            atomic.remove_quietly(tmp_model)
-            atomic.remove_quietly(tmp_meta)
+        text = dumps(meta, name)
+        write_pair(model, text, target)
         return ModelEntry(name, target, meta, "bundled" if folder == self.bundled_dir else "user")
 
     def update_metadata(self, entry: ModelEntry, changes: dict) -> ModelEntry:
@@ -752,8 +391,8 @@ class ModelStore:
         when the files on disk are no longer the run ``entry`` describes."""
         json_path = entry.path.with_suffix(".json")
         meta = {**entry.meta, **changes}
-        text = _dumps(meta, entry.name)
-        with _holding(entry.path.parent, entry.path.stem):
+        text = dumps(meta, entry.name)
+        with holding(entry.path.parent, entry.path.stem):
             run = entry.meta.get("run_id")
             if run is not None:
                 try:
@@ -777,7 +416,7 @@ class ModelStore:
         entry = next((e for e in self.entries() if e.name == name and e.source == "user"), None) or self.find(name)
         if entry.source == "bundled" and self.write_dir != self.bundled_dir:
             raise SaveError(f"{name} ships with the app and cannot be deleted.")
-        with _holding(entry.path.parent, entry.path.stem):
+        with holding(entry.path.parent, entry.path.stem):
             for p in (entry.path, entry.path.with_suffix(".json")):  # the model first: no half is ever listed
                 try:
                     p.unlink(missing_ok=True)
@@ -785,18 +424,5 @@ class ModelStore:
                     raise SaveError(f"Could not delete {p}: {exc.strerror}") from None
 
 
-def _json_default(obj):
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return obj.item()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()

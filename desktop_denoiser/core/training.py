@@ -29,6 +29,7 @@ from .errors import ConfigError
 from .noise import NoiseSpec
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress reports
+PSNR, ACCURACY = "psnr", "accuracy"  # the validation metric of a denoiser, of the classifier
 
 
 @dataclasses.dataclass
@@ -47,6 +48,7 @@ class TrainConfig:
     # on a CPU (fair when other programs share the cores), wall seconds on a GPU
     lr_schedule: str = "cosine"  # "cosine" (decays to 5% over the run) or "constant"
     mnist: Optional[str] = None
+    bottleneck: Optional[int] = None  # code size of dense/conv (None: the article's 64 / 128)
 
     def validate(self) -> "TrainConfig":
         arch = models.get(self.arch)
@@ -62,6 +64,7 @@ class TrainConfig:
             raise ConfigError("The time budget must be positive.")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ConfigError("The learning-rate schedule must be 'cosine' or 'constant'.")
+        models.check_bottleneck(self.arch, self.bottleneck)
         if arch.kind == "denoiser" and self.noise.kind == "none":
             raise ConfigError("A denoiser needs a noise to learn from; pick a noise other than 'none'.")
         return self
@@ -75,6 +78,16 @@ class TrainConfig:
         d["noise"] = self.noise.to_dict()
         d["learning_rate"] = self.lr
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """The config of :meth:`to_dict` (a model's metadata "config"); unknown keys are ignored,
+        missing ones take their defaults (older metadata has no "bottleneck")."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in dict(data).items() if k in fields}
+        if isinstance(values.get("noise"), dict):
+            values["noise"] = NoiseSpec.from_dict(values["noise"])
+        return cls(**values)
 
 
 @dataclasses.dataclass
@@ -96,9 +109,16 @@ class EpochResult:
     epoch: int  # 1-based
     loss: float
     val_loss: float
-    val_metric: float  # PSNR (dB) for denoisers, accuracy for the classifier
+    val_metric: float  # PSNR (dB) for denoisers, accuracy for the classifier: see val_metric_name
     seconds: float
     step: int
+    val_metric_name: str = PSNR  # which metric val_metric is: PSNR ("psnr", dB) or ACCURACY ("accuracy", 0..1)
+
+    def val_metric_text(self) -> str:
+        """The validation metric for people: "val PSNR 21.30 dB" or "val accuracy 97.10%"."""
+        if self.val_metric_name == ACCURACY:
+            return f"val accuracy {100 * self.val_metric:.2f}%"
+        return f"val PSNR {self.val_metric:.2f} dB"
 
 
 @dataclasses.dataclass
@@ -172,7 +192,8 @@ class Trainer:
 
     ``on_progress(Progress)`` is called at most every :data:`PROGRESS_INTERVAL` seconds and at
     each epoch's last batch; ``on_epoch(EpochResult)`` after each validated epoch;
-    ``on_status(str)`` for phases (loading data, building, training on DEVICE).
+    ``on_status(str)`` for phases (loading data, building, training on DEVICE); the attribute
+    ``on_batch(step, loss)``, when set, after every batch (a record of runs, :mod:`run_recorder`).
     All are called on the training thread.
     """
 
@@ -187,6 +208,7 @@ class Trainer:
         self.on_progress = on_progress or (lambda p: None)
         self.on_epoch = on_epoch or (lambda e: None)
         self.on_status = on_status or (lambda s: None)
+        self.on_batch: Optional[Callable[[int, float], None]] = None  # (step, batch loss) after every batch
         self._cancel = threading.Event()
         self.running = False  # True while run() runs (loading, building, training)
 
@@ -227,7 +249,7 @@ class Trainer:
         strategy = device.strategy()
         self.on_status(f"Building {arch.name} on {where}…")
         with strategy.scope():
-            model = arch.build()
+            model = models.build(arch.name, cfg.bottleneck)
             # plain TF ops: skip autograph, whose source parsing holds the GIL (the GUI thread waits)
             metric = tf.autograph.experimental.do_not_convert(psnr_metric) if arch.kind == "denoiser" else "accuracy"
             model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss=arch.loss, metrics=[metric])
@@ -376,6 +398,8 @@ class _Monitor:
             batch_loss = mean
         self.smoothed = batch_loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * batch_loss
         self.rate_window.append((now, self.step))
+        if self.trainer.on_batch is not None:  # a record of runs: every batch's own loss
+            self.trainer.on_batch(self.step, batch_loss)
         cfg = self.trainer.config
         if self.trainer.cancelled:
             self.stop_reason = "cancelled"
@@ -401,6 +425,7 @@ class _Monitor:
         result = EpochResult(
             epoch=epoch + 1, loss=loss, val_loss=float(val["loss"]), val_metric=float(val.get(metric_name, math.nan)),
             seconds=time.perf_counter() - self.epoch_start, step=self.step,
+            val_metric_name=PSNR if metric_name == "psnr_metric" else ACCURACY,
         )
         if logs is not None:
             logs["val_loss"] = result.val_loss

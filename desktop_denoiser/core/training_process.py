@@ -11,11 +11,12 @@ when it exits.
 :class:`TrainingProcess` starts the child (``spawn``, the one start method that is safe with
 threads and the same on every OS), relays its events and cancels it:
 
-* ``("status", text)``, ``("progress", training.Progress)``, ``("epoch", training.EpochResult)``
-  while it runs;
-* then exactly one of ``("done", summary, entry)`` (``entry`` is the stored
-  :class:`~.store.ModelEntry`, or None when it was cancelled before the first batch) and
-  ``("failed", message)``.
+* ``("status", text)``, ``("device", text)`` (once TensorFlow has found it),
+  ``("progress", training.Progress)``, ``("epoch", training.EpochResult)`` while it runs;
+* then exactly one ``("end", training_end.TrainingEnd)``: how it ended, with the stored
+  :class:`~.store.ModelEntry` when a model was saved.
+
+Every event is a pair ``(kind, payload)``.
 
 The child trains with :func:`workflows.train_and_save` (without measuring: the caller does
 that where a classifier is loaded) at a lower OS priority, and cancels itself when the parent
@@ -37,11 +38,11 @@ from .errors import DenoiserError
 from .priority import lower_process_priority
 from .store import ModelStore, check_name
 from .training import TrainConfig
+from .training_end import TrainingEnd
 
 POLL_SECONDS = 0.1
 CANCEL, TRAINED = 0, 1  # the shared flags
-CANCELLED_EARLY = {"stop_reason": "cancelled", "best_epoch": None, "epochs": 0, "seconds": 0.0, "device": "",
-                   "cancelled": True}
+END = "end"  # the kind of the last event
 OUT_OF_MEMORY = "Training ran out of memory. Try a smaller batch size or training subset."
 
 
@@ -132,8 +133,9 @@ class TrainingProcess:
         return self._pid
 
     def events(self) -> Iterator[tuple]:
-        """Start the child and yield its events; the last one is ``done`` or ``failed``. On
+        """Start the child and yield its events; the last one is ``("end", TrainingEnd)``. On
         return (or if the caller stops iterating) the child has ended."""
+        run = _Run(self.config)
         receive, send = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=_child_main, args=(send, self._flags, self.config, self.store, self.name),
@@ -145,7 +147,7 @@ class TrainingProcess:
             self._pid = process.pid
         except Exception as exc:  # noqa: BLE001 - e.g. no resources for a process, or a pickling bug
             receive.close()
-            yield ("failed", f"Could not start the training process: {exc}")
+            yield (END, run.failed(f"Could not start the training process: {exc}"))
             return
         finally:
             send.close()  # the child holds its own end: EOF here once it exits
@@ -158,12 +160,12 @@ class TrainingProcess:
                     process.join(5)
                     self.exitcode = process.exitcode
                     finished = True
-                    if self._stopped_early:
-                        yield ("done", CANCELLED_EARLY, None)
-                    else:
-                        yield ("failed", exit_message(process.exitcode))
+                    end = run.cancelled_early() if self._stopped_early else run.failed(exit_message(process.exitcode))
+                    _close_lost_run(self._pid, end)
+                    yield (END, end)
                     return
-                finished = event[0] in ("done", "failed")
+                run.note(*event)
+                finished = event[0] == END
                 yield event
                 if finished:
                     return
@@ -193,9 +195,10 @@ class TrainingProcess:
 
 def _child_main(conn, flags, config: TrainConfig, store: ModelStore, name: Optional[str]) -> None:
     lower_process_priority()  # before TensorFlow starts its pools: they inherit it
-    send = _Sender(conn)
+    run = _Run(config)
+    send = _Sender(conn, run)
     if flags[CANCEL]:  # cancelled before the child got here
-        send("done", CANCELLED_EARLY, None)
+        send(END, run.cancelled_early())
         conn.close()
         return
     try:
@@ -203,6 +206,7 @@ def _child_main(conn, flags, config: TrainConfig, store: ModelStore, name: Optio
         from .training import Trainer
 
         device.import_tensorflow_quietly()
+        send("device", device.describe())
 
         def progress(p) -> None:
             flags[TRAINED] = True  # before the report: from now on a cancel keeps the model
@@ -213,16 +217,12 @@ def _child_main(conn, flags, config: TrainConfig, store: ModelStore, name: Optio
 
         trainer = Trainer(config, on_progress=progress, on_epoch=lambda e: send("epoch", e), on_status=status)
         threading.Thread(target=_watch, args=(flags, trainer), name="cancel-watch", daemon=True).start()
-        result, entry = workflows.train_and_save(trainer, store, name, status, measure_it=False)
-        summary = {
-            "stop_reason": result.stop_reason, "best_epoch": result.best_epoch, "epochs": len(result.history),
-            "seconds": result.seconds, "device": result.device, "cancelled": result.cancelled,
-        }
-        send("done", summary, entry)
+        result, entry = workflows.train_and_save(trainer, store, name, status, measure_it=False, origin="window")
+        send(END, TrainingEnd.of_result(result, entry, run.config))
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a message for the parent
         if not isinstance(exc, DenoiserError) and not _out_of_memory(exc):
             traceback.print_exc()  # a bug: the details are for us
-        send("failed", failure_message(exc))
+        send(END, run.failed(failure_message(exc)))
     finally:
         conn.close()
     # Everything is saved (atomically) and reported: skip the interpreter's teardown, which
@@ -230,6 +230,16 @@ def _child_main(conn, flags, config: TrainConfig, store: ModelStore, name: Optio
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _close_lost_run(pid: Optional[int], end: TrainingEnd) -> None:
+    """The child ended without its end: its record of the run (still "running") gets this one."""
+    try:
+        from . import runs
+
+        runs.close_lost(pid, end)
+    except Exception:  # noqa: BLE001 - the record is a convenience: the window must hear the end
+        traceback.print_exc()
 
 
 def _watch(flags, trainer) -> None:
@@ -243,14 +253,42 @@ def _watch(flags, trainer) -> None:
     trainer.cancel()
 
 
-class _Sender:
-    """Sends events to the parent; once the parent has gone, sending is a no-op."""
+class _Run:
+    """What a run has reported so far (in the child or the parent), so that an end the trainer
+    did not make itself (a failure, a cancel before the first batch) says what is known."""
 
-    def __init__(self, conn):
+    def __init__(self, config: TrainConfig):
+        self.config = config.to_dict()
+        self.started = time.monotonic()
+        self.device = ""
+        self.epochs = 0
+
+    def note(self, kind: str, payload) -> None:
+        if kind == "device":
+            self.device = payload
+        elif kind == "epoch":
+            self.epochs += 1
+
+    def _known(self) -> dict:
+        return dict(seconds=time.monotonic() - self.started, device=self.device, epochs=self.epochs)
+
+    def failed(self, message: str) -> TrainingEnd:
+        return TrainingEnd.failure(message, self.config, **self._known())
+
+    def cancelled_early(self) -> TrainingEnd:
+        return TrainingEnd.cancelled_before_first_batch(self.config, **self._known())
+
+
+class _Sender:
+    """Sends events to the parent (noting them in ``run``); once the parent has gone, sending is a no-op."""
+
+    def __init__(self, conn, run: _Run):
         self.conn = conn
+        self.run = run
         self.open = True
 
     def __call__(self, *event) -> None:
+        self.run.note(*event)
         if not self.open:
             return
         try:

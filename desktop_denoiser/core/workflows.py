@@ -10,31 +10,83 @@ from typing import Callable, Optional
 
 from .. import __version__
 from . import data as data_mod
-from . import evaluation, models
+from . import evaluation, models, runs
 from .errors import DenoiserError, ModelFileError, SaveError
+from .figures import ModelFigures
 from .inference import Pipeline
 from .noise import NoiseSpec
-from .store import ModelEntry, ModelStore, now_iso
+from .run_recorder import RunRecorder
+from .store import LoadedModel, ModelEntry, ModelStore, now_iso
 from .training import Trainer, TrainResult
+
+@dataclasses.dataclass
+class LoadedModels:
+    """The denoiser and classifier a store gave (either may be None), and what went wrong."""
+
+    denoiser: Optional[LoadedModel]
+    classifier: Optional[LoadedModel]
+    problems: list[str]
+
+    def pipeline(self) -> Pipeline:
+        return Pipeline(self.denoiser.model if self.denoiser else None, self.classifier.model if self.classifier else None)
+
+
+def load_usable(store: ModelStore, name: Optional[str], kind: str, problems: list[str]) -> Optional[LoadedModel]:
+    """The model ``name`` (or the store's default ``kind``), loaded. A name that is not found or
+    a file that fails to load is reported in ``problems`` and the next usable model of the kind
+    is tried (the store marks a failed file unusable, so its default moves on). None when no
+    model of the kind works."""
+    tried = set()
+    entry = None
+    if name:
+        try:
+            entry = store.find(name)
+        except DenoiserError as exc:
+            problems.append(f"{exc} Using the default {kind} instead.")
+    entry = entry or store.default(kind)
+    while entry is not None and entry.path not in tried:
+        tried.add(entry.path)
+        try:
+            return store.load(str(entry.path), kind)
+        except DenoiserError as exc:
+            failed, entry = entry, store.default(kind)
+            instead = f" Using {entry.name} instead." if entry is not None and entry.path not in tried else ""
+            problems.append(f"The {kind} {failed.name} ({failed.source}) could not be loaded: {exc}{instead}")
+    return None
+
+
+def load_models(store: ModelStore, denoiser: Optional[str] = None, classifier: Optional[str] = None,
+                fallback: bool = False) -> LoadedModels:
+    """Load a denoiser and a classifier by name or path (default: the store's defaults).
+
+    ``fallback`` (the window): a model that cannot be loaded is replaced by the next usable one
+    and said in ``problems``. Without it (the commands), a named model that cannot be loaded
+    raises, and a missing default is None."""
+    if fallback:
+        problems: list[str] = []
+        return LoadedModels(load_usable(store, denoiser, "denoiser", problems),
+                            load_usable(store, classifier, "classifier", problems), problems)
+    loaded = []
+    for name, kind in ((denoiser, "denoiser"), (classifier, "classifier")):
+        entry = store.find(name) if name else store.default(kind)
+        loaded.append(store.load(str(entry.path), kind) if entry is not None else None)
+    return LoadedModels(*loaded, [])
+
 
 def load_pipeline(store: ModelStore, denoiser: Optional[str] = None, classifier: Optional[str] = None,
                   need_classifier: bool = True) -> tuple[Pipeline, Optional[ModelEntry], Optional[ModelEntry]]:
-    """Load a denoiser and a classifier by name (default: the store's defaults) into a Pipeline."""
-    d_entry = store.find(denoiser) if denoiser else store.default("denoiser")
-    if d_entry is None:
+    """:func:`load_models` for a command, into a Pipeline; a missing denoiser (or a missing
+    classifier when ``need_classifier``) is an error that says how to train one."""
+    models_ = load_models(store, denoiser, classifier)
+    if models_.denoiser is None:
         raise ModelFileError(f"No denoiser found in {store.bundled_dir} or {store.user_dir}; train one with 'desktop-denoiser train'.")
-    d = store.load(str(d_entry.path), "denoiser")
-    c = None
-    c_entry = store.find(classifier) if classifier else store.default("classifier")
-    if c_entry is not None:
-        c = store.load(str(c_entry.path), "classifier")
-    elif need_classifier:
+    if models_.classifier is None and need_classifier:
         raise ModelFileError("No classifier found; train one with 'desktop-denoiser train --arch classifier'.")
-    pipe = Pipeline(d.model, c.model if c else None)
-    return pipe, d.entry, (c.entry if c else None)
+    c_entry = models_.classifier.entry if models_.classifier else None
+    return models_.pipeline(), models_.denoiser.entry, c_entry
 
 
-def metadata(result: TrainResult, test_metrics: dict) -> dict:
+def metadata(result: TrainResult, figures: Optional[ModelFigures] = None) -> dict:
     import keras
     import tensorflow as tf
 
@@ -44,7 +96,7 @@ def metadata(result: TrainResult, test_metrics: dict) -> dict:
     return {
         "kind": arch.kind,
         "architecture": arch.name,
-        "architecture_summary": arch.summary,
+        "architecture_summary": models.summary(cfg.arch, cfg.bottleneck),
         "parameters": int(result.model.count_params()),
         "noise": cfg.noise.to_dict(),
         "noise_label": str(cfg.noise),
@@ -55,7 +107,7 @@ def metadata(result: TrainResult, test_metrics: dict) -> dict:
         "train_loss": best.loss if best else None,
         "val_loss": best.val_loss if best else None,
         "history": [dataclasses.asdict(e) for e in result.history],
-        "metrics": test_metrics,
+        "metrics": figures.to_metrics() if figures else {},
         "training_seconds": round(result.seconds, 1),
         "images_per_s": round(result.images_per_s, 1),
         "device": result.device,
@@ -69,7 +121,7 @@ def metadata(result: TrainResult, test_metrics: dict) -> dict:
 
 
 def measure(pipeline: Pipeline, kind: str, noise: NoiseSpec, limit: Optional[int] = None,
-            mnist_path: Optional[str] = None) -> dict:
+            mnist_path: Optional[str] = None) -> ModelFigures:
     """Figures on the MNIST test set with a pipeline that holds the model: PSNR/SSIM and
     downstream accuracy (when the pipeline has a classifier) for a denoiser, accuracy for a
     classifier."""
@@ -77,42 +129,41 @@ def measure(pipeline: Pipeline, kind: str, noise: NoiseSpec, limit: Optional[int
     x = data_mod.to_float(mnist.x_test[:limit])
     y = mnist.y_test[:limit]
     if kind == "classifier":
-        res = evaluation.evaluate_classifier(pipeline, x, y)
-        return {"test_accuracy": res["accuracy"], "test_images": res["images"]}
-    res = evaluation.evaluate_denoiser(pipeline, x, y, noise)
-    out = {f"test_{k}": v for k, v in res.items() if k not in ("noise",)}
-    out["test_noise"] = res["noise"]
-    return out
+        return evaluation.evaluate_classifier(pipeline, x, y)
+    return evaluation.evaluate_denoiser(pipeline, x, y, noise)
 
 
-def test_metrics(result: TrainResult, store: ModelStore, limit: Optional[int] = None) -> dict:
+def test_metrics(result: TrainResult, store: ModelStore, limit: Optional[int] = None) -> ModelFigures:
     """:func:`measure` for a finished training, with the store's default classifier for a denoiser."""
     if result.kind == "classifier":
         return measure(Pipeline(None, result.model, warmup=False), "classifier", result.config.noise, limit,
                        result.config.mnist)
     clf_entry = store.default("classifier")
     clf = store.load(str(clf_entry.path), "classifier").model if clf_entry else None
-    out = measure(Pipeline(result.model, clf, warmup=False), "denoiser", result.config.noise, limit, result.config.mnist)
-    if clf_entry:
-        out["classifier"] = clf_entry.name
-    return out
+    figures = measure(Pipeline(result.model, clf, warmup=False), "denoiser", result.config.noise, limit, result.config.mnist)
+    return figures.with_classifier(clf_entry.name) if clf_entry else figures
 
 
 def measure_entry(store: ModelStore, entry: ModelEntry, pipeline: Pipeline, classifier: Optional[ModelEntry],
-                  limit: Optional[int] = None) -> ModelEntry:
-    """Measure a stored model with a pipeline that already holds it (the GUI's, after a
-    training) and record the figures in its metadata; returns the updated entry."""
-    noise = NoiseSpec.from_dict(entry.meta.get("noise") or {"kind": "none"})
-    mnist_path = (entry.meta.get("config") or {}).get("mnist")
+                  limit: Optional[int] = None, noise: Optional[NoiseSpec] = None,
+                  mnist_path: Optional[str] = None) -> tuple[ModelFigures, ModelEntry]:
+    """Measure a stored model with a pipeline that already holds it (the window's after a
+    training, ``evaluate --model``) on its own noise (or ``noise``) and record the figures in its
+    metadata; returns the figures and the updated entry."""
+    noise = noise or NoiseSpec.from_dict(entry.meta.get("noise") or {"kind": "none"})
+    mnist_path = mnist_path or (entry.meta.get("config") or {}).get("mnist")
     figures = measure(pipeline, entry.kind, noise, limit, mnist_path)
     if entry.kind != "classifier" and classifier is not None and pipeline.classifier is not None:
-        figures["classifier"] = classifier.name
-    return store.update_metadata(entry, {"metrics": figures})
+        figures = figures.with_classifier(classifier.name)
+    updated = store.update_metadata(entry, {"metrics": figures.to_metrics()})
+    runs.record_figures(updated.meta.get("run_id"), figures)  # the model's run has them too
+    return figures, updated
 
 
 def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = None,
                    on_status: Callable[[str], None] = lambda s: None, eval_limit: Optional[int] = None,
-                   save_partial: bool = True, measure_it: bool = True) -> tuple[TrainResult, Optional[ModelEntry]]:
+                   save_partial: bool = True, measure_it: bool = True,
+                   origin: str = "") -> tuple[TrainResult, Optional[ModelEntry]]:
     """Run the trainer, store the model with its metadata and (``measure_it``) measure it on
     the test set. The GUI measures in its inference thread instead, where the classifier is
     already loaded and traced.
@@ -125,19 +176,28 @@ def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = No
     ``on_status``), and no other run can save under it until this model and its figures are
     written. A failure to write the figures after the model was saved is reported through
     ``on_status`` and returns the saved entry (without figures).
+
+    Every run is recorded (:mod:`runs`, under the reservation's ``run_id``, which the model's
+    metadata carries), as it goes, with ``origin`` saying who started it.
     """
     cfg = trainer.config
     default_name = cfg.arch if models.get(cfg.arch).kind == "classifier" else f"{cfg.arch}-{cfg.noise.kind}"
-    with store.reserve(name or default_name) as reservation:
+    if cfg.bottleneck is not None and cfg.bottleneck != models.get(cfg.arch).bottleneck:
+        default_name = f"{cfg.arch}-{cfg.bottleneck}d-{cfg.noise.kind}"  # never the name of the article's size
+    with store.reserve(name or default_name) as reservation, RunRecorder(
+            trainer, reservation.run_id, reservation.name, reservation.folder / f"{reservation.name}.keras", origin,
+            on_status=on_status) as record:
         if reservation.name != reservation.requested:
             on_status(f"A model named {reservation.requested} exists or is being trained; "
                       f"this one will be saved as {reservation.name}.")
         result = trainer.run()
+        record.trained(result)
         if result.steps == 0 or (result.cancelled and not save_partial):
             return result, None
         on_status("Saving…")
         # save first: a failure while measuring must never lose the trained model
-        entry = store.save(result.model, metadata(result, {}), reservation=reservation)
+        entry = store.save(result.model, metadata(result), reservation=reservation)
+        record.saved(entry)
         if not measure_it:
             return result, entry
         on_status("Measuring on the MNIST test set…")
@@ -147,7 +207,8 @@ def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = No
             on_status(f"Saved, but could not measure the model: {exc}")
             return result, entry
         try:
-            entry = store.update_metadata(entry, {"metrics": figures})
+            entry = store.update_metadata(entry, {"metrics": figures.to_metrics()})
+            record.measured(figures)
         except SaveError as exc:
             on_status(f"{FIGURES_NOT_WRITTEN.format(name=entry.name, path=entry.path)} ({exc}); measure it again with: "
                       f"desktop-denoiser evaluate --model {entry.name} --save")

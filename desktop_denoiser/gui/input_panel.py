@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSizePolicy, QS
 
 from .background import Background
 from .canvas import DrawingCanvas
+from .tiles import array_to_qimage
 
 DRAW, IMAGE, TEST = 0, 1, 2
 
@@ -35,6 +36,7 @@ class InputPanel(QTabWidget):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self._image: Optional[Image.Image] = None
         self._image_path: Optional[str] = None
+        self._digit: Optional[np.ndarray] = None  # a (28, 28) digit shown as it is (set_digit)
         self._mnist = None
         self._mnist_error: Optional[str] = None
         self._loading = False
@@ -189,10 +191,25 @@ class InputPanel(QTabWidget):
         """Show a loaded image (from a file, a drop or the clipboard) and switch to its tab."""
         self._image = image
         self._image_path = name
+        self._digit = None
         pix = QPixmap.fromImage(pil_to_qimage(image))
         self.original.setPixmap(pix.scaled(self.original.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))
         self.image_info.setText(f"{Path(name).name} — {image.width}×{image.height}, mode {image.mode}")
+        self._show_image_tab()
+
+    def set_digit(self, digit: np.ndarray, name: str) -> None:
+        """Use a (28, 28) digit in [0, 1] (one the lab decoded) as the input, on the Image tab:
+        the model sees it as it is, with no preprocessing."""
+        self._digit = np.clip(np.asarray(digit, np.float32).reshape(28, 28), 0.0, 1.0).copy()
+        self._image, self._image_path = None, None
+        side = 28 * 8  # whole pixels, within the label's minimum size (its size is stale while the tab is hidden)
+        self.original.setPixmap(QPixmap.fromImage(array_to_qimage(self._digit)).scaled(
+            side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+        self.image_info.setText(f"{name} — a 28×28 digit, used as it is")
+        self._show_image_tab()
+
+    def _show_image_tab(self) -> None:
         if self.currentIndex() != IMAGE:
             self.setCurrentIndex(IMAGE)
         else:
@@ -217,6 +234,8 @@ class InputPanel(QTabWidget):
         if tab == DRAW:
             return ("raw", self.canvas.to_array())
         if tab == IMAGE:
+            if self._digit is not None:
+                return ("ready28", self._digit)
             return ("raw", self._image) if self._image is not None else None
         if tab == TEST and self._mnist is not None:
             return ("ready28", self._mnist.x_test[self.test_index.value()].astype(np.float32) / 255.0)

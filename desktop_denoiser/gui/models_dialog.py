@@ -7,8 +7,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderV
                                QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from ..core.errors import DenoiserError
+from ..core.figures import ModelFigures
+from .descriptions import describe_entry
 
-COLUMNS = ("Name", "Kind", "Architecture", "Noise", "PSNR (dB)", "Accuracy", "Created", "Where")
+COLUMNS = ("Name", "Kind", "Architecture", "Noise", "Test figures", "Created", "Where")
 
 
 class ModelsDialog(QDialog):
@@ -40,16 +42,12 @@ class ModelsDialog(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
-        from .main_window import describe_entry
-
         entries = self.store.entries()
         self.table.setRowCount(len(entries))
         for r, e in enumerate(entries):
-            m = e.meta.get("metrics", {})
-            acc = m.get("test_accuracy_denoised", m.get("test_accuracy"))
             values = (e.name, e.kind, e.architecture, e.meta.get("noise_label", "") if e.kind == "denoiser" else "",
-                      f"{m['test_psnr']:.2f}" if "test_psnr" in m else "", f"{100 * acc:.2f}%" if acc is not None else "",
-                      e.meta.get("created", "")[:10], e.source if not e.error else f"{e.source} — unusable")
+                      ModelFigures.of_entry(e).short(), str(e.meta.get("created", ""))[:10],
+                      e.source if not e.error else f"{e.source} — unusable")
             for c, v in enumerate(values):
                 item = QTableWidgetItem(str(v))
                 item.setToolTip(describe_entry(e))

@@ -11,12 +11,19 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ..core import models
+from ..core.figures import ModelFigures
 from ..core.noise import KINDS
 from ..core.training import TrainConfig
+from ..core.training_end import Outcome, TrainingEnd
 from .noise_panel import NoisePanel
 
 
 CURVE_REDRAW_MS = 250  # the loss curves are redrawn at most four times a second
+
+
+def progress_format(outcome: Outcome) -> str:
+    """The progress bar's text once a training has ended."""
+    return "failed" if outcome is Outcome.FAILED else "cancelled" if outcome.cancelled else "done"
 
 
 def _nice_ceiling(value: float) -> float:
@@ -57,7 +64,16 @@ class TrainingPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         outer = QHBoxLayout(self)
+        outer.addWidget(self._build_settings())
+        outer.addLayout(self._build_progress(), 1)
+        self.start.clicked.connect(self._start_clicked)
+        self.cancel.clicked.connect(self._cancel_clicked)
+        self.arch.currentIndexChanged.connect(self._arch_changed)
+        self._arch_changed()
+        self._reset_curves()
+        self.end: Optional[TrainingEnd] = None  # how the last training ended
 
+    def _build_settings(self) -> QGroupBox:
         settings = QGroupBox("New model")
         form = QFormLayout(settings)
         self.arch = QComboBox()
@@ -99,8 +115,9 @@ class TrainingPanel(QWidget):
         buttons.addWidget(self.start)
         buttons.addWidget(self.cancel)
         form.addRow(buttons)
-        outer.addWidget(settings)
+        return settings
 
+    def _build_progress(self) -> QVBoxLayout:
         right = QVBoxLayout()
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -134,13 +151,7 @@ class TrainingPanel(QWidget):
         self._redraw.setInterval(CURVE_REDRAW_MS)
         self._redraw.timeout.connect(self._draw_curves)
         right.addWidget(self.plot, 1)
-        outer.addLayout(right, 1)
-
-        self.start.clicked.connect(self._start_clicked)
-        self.cancel.clicked.connect(self._cancel_clicked)
-        self.arch.currentIndexChanged.connect(self._arch_changed)
-        self._arch_changed()
-        self._reset_curves()
+        return right
 
     # settings ---------------------------------------------------------------------------------
 
@@ -180,6 +191,7 @@ class TrainingPanel(QWidget):
         self.plot.setYRange(0, 1, padding=0)
 
     def training_started(self) -> None:
+        self.end = None
         self._reset_curves()
         self.start.setEnabled(False)
         self.cancel.setEnabled(True)
@@ -188,8 +200,6 @@ class TrainingPanel(QWidget):
         self.details.setText("Starting…")
 
     def show_status(self, text: str) -> None:
-        if text.startswith("Training ") and " on " in text:  # "Training unet on GPU: …"
-            self.set_device(text.split(" on ", 1)[1])
         self.details.setText(text)
 
     def show_progress(self, p) -> None:
@@ -208,8 +218,7 @@ class TrainingPanel(QWidget):
         self._val_x.append(e.step)
         self._val_y.append(e.val_loss)
         self._draw_curves()
-        metric = f"val PSNR {e.val_metric:.2f} dB" if e.val_metric > 1.5 else f"val accuracy {100 * e.val_metric:.2f}%"
-        self.details.setText(f"epoch {e.epoch}: loss {e.loss:.4f}, val loss {e.val_loss:.4f}, {metric}")
+        self.details.setText(f"epoch {e.epoch}: loss {e.loss:.4f}, val loss {e.val_loss:.4f}, {e.val_metric_text()}")
 
     def _draw_curves(self) -> None:
         """Show the points so far; called at most every CURVE_REDRAW_MS while batches arrive."""
@@ -226,15 +235,30 @@ class TrainingPanel(QWidget):
             self.plot.setXRange(0, ranges[0], padding=0)
             self.plot.setYRange(ranges[1], ranges[2], padding=0.02)
 
-    def training_finished(self, message: str) -> None:
+    def training_finished(self, end: TrainingEnd) -> None:
+        """The training is over: show how it ended (``end.describe()``) and allow a new one."""
+        self.end = end
         self.progress.setRange(0, 1000)
         self._draw_curves()
         self.start.setEnabled(True)
         self.cancel.setEnabled(False)
-        self.progress.setFormat("done" if "cancel" not in message.lower() else "cancelled")
-        if "cancel" not in message.lower() and "fail" not in message.lower():
+        self.progress.setFormat(progress_format(end.outcome))
+        if end.outcome.completed:
             self.progress.setValue(1000)
-        self.details.setText(message)
+        if end.device:
+            self.set_device(end.device)
+        self.details.setText(end.describe())
+
+    def show_measuring(self, images: int) -> None:
+        """The new model is being measured on ``images`` test digits."""
+        self._after_end(f"Measuring it on {images:,} test digits…")
+
+    def show_figures(self, figures: ModelFigures) -> None:
+        """The new model's test figures are in."""
+        self._after_end(f"Measured: {figures.headline()}." if figures.measured else "It could not be measured.")
+
+    def _after_end(self, text: str) -> None:
+        self.details.setText(f"{self.end.describe()} {text}" if self.end is not None else text)
 
     def set_device(self, text: str) -> None:
         self.device.setText(f"Device: {text}")

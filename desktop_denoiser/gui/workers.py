@@ -4,29 +4,32 @@
   (loading models, denoising, classifying, sweeps, measuring a new model). The GUI thread
   never touches TF (and trainings run in their own process), so nothing can deadlock it.
   Frame requests are coalesced: while one frame is computed, newer requests replace each
-  other and only the latest is computed next.
+  other and only the latest is computed next. :meth:`InferenceWorker.set_frame_extra` adds a
+  per-frame hook (the lab's live markers), run in the same task right after the frame.
 * :class:`TrainingThread` relays a training that runs in a child process (train and store;
   the window then measures the new model in the inference thread).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import queue
 import threading
-import time
 import traceback
 from typing import Any, Callable, Optional
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from ..core import preprocess
+from ..core import frame as frame_mod
+from ..core import workflows
 from ..core.errors import DenoiserError
 from ..core.noise import NoiseSpec
 from ..core.priority import lower_thread_priority
-from ..core.training_process import TrainingProcess, failure_message
+from ..core.training_end import TrainingEnd
+from ..core.training_process import END, TrainingProcess, failure_message
 
 
 @dataclasses.dataclass
@@ -36,19 +39,6 @@ class FrameRequest:
     seed: int
     raw: Any = None  # a PIL image or a (H, W) uint8 array to normalise, or
     ready28: Optional[np.ndarray] = None  # an image already in MNIST form (test digits)
-
-
-@dataclasses.dataclass
-class FrameResult:
-    token: int
-    clean: np.ndarray
-    noisy: np.ndarray
-    reconstruction: Optional[np.ndarray]
-    probs_noisy: Optional[np.ndarray]
-    probs_reconstruction: Optional[np.ndarray]
-    seconds: float  # inference time (denoise + classify)
-    empty: bool
-    analysis: Any = None
 
 
 @dataclasses.dataclass
@@ -68,6 +58,19 @@ def with_entry(info: ModelsInfo, entry) -> ModelsInfo:
                                denoiser=swap(info.denoiser), classifier=swap(info.classifier))
 
 
+@contextlib.contextmanager
+def no_gc_pauses():
+    """Importing TensorFlow, loading models and tracing graphs allocate millions of objects: with
+    the collector on, its full passes stall every thread (the GUI's too) for up to 0.25 s. Off
+    while the block runs, then the survivors are frozen out of later collections."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.freeze()
+
+
 class InferenceWorker(QThread):
     """Owns the Pipeline and runs every TensorFlow call the window makes, in one thread.
 
@@ -79,7 +82,7 @@ class InferenceWorker(QThread):
     """
 
     models_ready = Signal(object)  # ModelsInfo
-    frame_ready = Signal(object)  # FrameResult
+    frame_ready = Signal(object)  # core.frame.Frame
     job_done = Signal(int, object)  # job id, result
     failed = Signal(str)
     status = Signal(str)
@@ -93,6 +96,8 @@ class InferenceWorker(QThread):
         self.device = "…"
         self._lock = threading.Lock()
         self._pending: Optional[FrameRequest] = None
+        self._extras: dict = {}  # key -> fn(pipeline, frame): replaced whole, never changed in place
+        self._failed_extras: set = set()  # hooks whose failure was reported once
         self._tasks: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
 
     # called from the GUI thread --------------------------------------------------------------
@@ -102,6 +107,24 @@ class InferenceWorker(QThread):
         with self._lock:
             self._pending = request
         self._tasks.put(("frame",))
+
+    def set_frame_extra(self, key: str, fn: Optional[Callable[[Any, frame_mod.Frame], Any]]) -> None:
+        """Run ``fn(pipeline, frame)`` in this thread after every frame, in the same task, and
+        store what it returns in ``frame.extras[key]`` before the frame is emitted; ``fn=None``
+        removes the hook (then frames have no ``key``). A hook that raises leaves ``key`` out of
+        that frame (its traceback is printed once)."""
+        with self._lock:
+            extras = dict(self._extras)
+            if fn is None:
+                extras.pop(key, None)
+            else:
+                extras[key] = fn
+                self._failed_extras.discard(key)
+            self._extras = extras
+
+    def frame_extras(self) -> tuple:
+        """The keys of the hooks installed now."""
+        return tuple(self._extras)
 
     def load_models(self, denoiser: Optional[str] = None, classifier: Optional[str] = None) -> None:
         self._tasks.put(("load", denoiser, classifier))
@@ -131,15 +154,8 @@ class InferenceWorker(QThread):
                 self._run_job(*task[1:])
 
     def _load_models(self, denoiser, classifier) -> None:
-        # Importing TensorFlow and building graphs allocate millions of objects: with the
-        # collector on, its full passes stall every thread (the GUI's too) for up to 0.25 s.
-        # Off while loading, then the survivors are frozen out of later collections.
-        gc.disable()
-        try:
+        with no_gc_pauses():  # see no_gc_pauses
             self._load(denoiser, classifier)
-        finally:
-            gc.enable()
-            gc.freeze()
         self._process()
 
     def _load(self, denoiser, classifier) -> None:
@@ -148,20 +164,17 @@ class InferenceWorker(QThread):
             from ..core import device
 
             device.import_tensorflow_quietly()  # TF's C++ start-up chatter stays off the terminal
-            from ..core.inference import Pipeline
-
             # The window's TensorFlow work is one digit at a time (trainings run in their own
             # process): one thread is fastest there (see device.use_one_thread).
             device.use_one_thread()
 
             self.device = device.describe()
             self.status.emit("Loading models…")
-            problems: list[str] = []
-            d_model = self._load_usable(denoiser, "denoiser", problems)
-            c_model = self._load_usable(classifier, "classifier", problems)
-            if problems:  # said once; the window still comes up with what does work
-                self.failed.emit("\n".join(problems))
-            self.pipeline = Pipeline(d_model.model if d_model else None, c_model.model if c_model else None)
+            loaded = workflows.load_models(self.store, denoiser, classifier, fallback=True)
+            if loaded.problems:  # said once; the window still comes up with what does work
+                self.failed.emit("\n".join(loaded.problems))
+            self.pipeline = loaded.pipeline()
+            d_model, c_model = loaded.denoiser, loaded.classifier
             self.info = ModelsInfo(
                 self.device, self.store.entries("denoiser"), self.store.entries("classifier"),
                 d_model.entry if d_model else None, c_model.entry if c_model else None,
@@ -176,28 +189,6 @@ class InferenceWorker(QThread):
             traceback.print_exc()
             self.failed.emit(f"Could not load the models: {exc}")
 
-    def _load_usable(self, name: Optional[str], kind: str, problems: list):
-        """The model ``name`` (or the store's default), loaded; a file that fails to load is
-        reported in ``problems`` and the next usable model of the kind is tried (the store marks a
-        failed file unusable, so its default moves on). None when no model of the kind works."""
-        tried = set()
-        entry = None
-        if name:
-            try:
-                entry = self.store.find(name)
-            except DenoiserError as exc:
-                problems.append(f"{exc} Using the default {kind} instead.")
-        entry = entry or self.store.default(kind)
-        while entry is not None and entry.path not in tried:
-            tried.add(entry.path)
-            try:
-                return self.store.load(str(entry.path), kind)
-            except DenoiserError as exc:
-                failed, entry = entry, self.store.default(kind)
-                instead = f" Using {entry.name} instead." if entry is not None and entry.path not in tried else ""
-                problems.append(f"The {kind} {failed.name} ({failed.source}) could not be loaded: {exc}{instead}")
-        return None
-
     def _safe_entries(self, kind):
         try:
             return self.store.entries(kind)
@@ -210,21 +201,16 @@ class InferenceWorker(QThread):
         if request is not None:
             self._guarded("Could not process the image", lambda: self.frame_ready.emit(self._compute(request)))
 
-    def _compute(self, request: FrameRequest) -> FrameResult:
-        analysis = None
-        if request.ready28 is not None:
-            clean = np.asarray(request.ready28, np.float32)
-            empty = not clean.any()
-        else:
-            analysis = preprocess.analyse(request.raw)
-            clean, empty = analysis.image, analysis.empty
-        noisy = request.noise.apply(clean, request.seed)
-        if empty or self.pipeline is None:
-            return FrameResult(request.token, clean, noisy, None, None, None, 0.0, empty, analysis)
-        t0 = time.perf_counter()
-        p = self.pipeline.run(noisy)
-        return FrameResult(request.token, clean, noisy, p.reconstruction, p.probs_noisy, p.probs_reconstruction,
-                           time.perf_counter() - t0, False, analysis)
+    def _compute(self, request: FrameRequest) -> frame_mod.Frame:
+        frame = frame_mod.compute(self.pipeline, request.raw, request.ready28, request.noise, request.seed)
+        for key, fn in self._extras.items():  # a snapshot: set_frame_extra replaces the dict
+            try:
+                frame.extras[key] = fn(self.pipeline, frame)
+            except Exception:  # noqa: BLE001 - a view's hook never costs the frame itself
+                if key not in self._failed_extras:
+                    self._failed_extras.add(key)
+                    traceback.print_exc()
+        return frame
 
     def _run_job(self, job_id: int, fn) -> None:
         if not self._guarded("The operation failed", lambda: self.job_done.emit(job_id, fn(self.pipeline))):
@@ -251,8 +237,8 @@ class TrainingThread(QThread):
     progress = Signal(object)  # training.Progress
     epoch = Signal(object)  # training.EpochResult
     status = Signal(str)
-    succeeded = Signal(object, object)  # summary dict, ModelEntry or None
-    failed = Signal(str)
+    device = Signal(str)  # where it trains, once the child has found out
+    ended = Signal(object)  # training_end.TrainingEnd, exactly once, last
 
     def __init__(self, config, store, name: Optional[str] = None, parent=None):
         super().__init__(parent)
@@ -268,14 +254,14 @@ class TrainingThread(QThread):
 
     def run(self) -> None:
         self.status.emit("Starting the training process…")
-        signals = {"progress": self.progress, "epoch": self.epoch, "status": self.status,
-                   "done": self.succeeded, "failed": self.failed}
+        signals = {"progress": self.progress, "epoch": self.epoch, "status": self.status, "device": self.device,
+                   END: self.ended}
         ended = False
         try:
-            for kind, *args in self.process.events():
-                ended = kind in ("done", "failed")
-                signals[kind].emit(*args)
+            for kind, payload in self.process.events():
+                ended = ended or kind == END
+                signals[kind].emit(payload)
         except Exception as exc:  # noqa: BLE001 - the window must always hear how the training ended
             traceback.print_exc()
             if not ended:
-                self.failed.emit(failure_message(exc))
+                self.ended.emit(TrainingEnd.failure(failure_message(exc), self.process.config.to_dict()))

@@ -1,5 +1,0 @@
-"""Benchmarks of Desktop Denoiser: the two articles' protocols, equal-budget training, speed.
-
-Run ``python -m benchmarks.run [--quick|--full] [--tables a,b] [--figure sweep.png]`` or
-``desktop-denoiser evaluate``. See :mod:`benchmarks.run` for the tables.
-"""
