@@ -398,3 +398,23 @@ def test_models_dialog_does_not_import_the_main_window():
     code = ("import sys, desktop_denoiser.gui.models_dialog; "
             "sys.exit('desktop_denoiser.gui.main_window' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0
+
+
+def test_the_training_panel_sets_the_bottleneck_of_dense_and_conv(qtbot):
+    from desktop_denoiser.gui.training_panel import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.arch.setCurrentIndex(panel.arch.findData("dense"))
+    assert panel.bottleneck.isEnabled() and panel.bottleneck.value() == 64
+    assert panel.config().bottleneck is None  # the article's size: the article's network, layer for layer
+    panel.bottleneck.setValue(2)
+    assert panel.config().bottleneck == 2 and panel.config().arch == "dense"
+    panel.arch.setCurrentIndex(panel.arch.findData("conv"))
+    assert panel.bottleneck.value() == 128 and panel.config().bottleneck is None
+    panel.arch.setCurrentIndex(panel.arch.findData("unet"))
+    assert not panel.bottleneck.isEnabled() and panel.bottleneck.text() == "none"
+    assert panel.config().bottleneck is None
+    panel.arch.setCurrentIndex(panel.arch.findData("dense"))
+    panel.bottleneck.setValue(1)
+    assert panel.bottleneck.text() == "1" and panel.config().bottleneck == 1

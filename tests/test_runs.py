@@ -223,6 +223,53 @@ def test_a_killed_training_is_listed_as_killed_with_its_epochs(tmp_path, home, m
     assert not run.folder.exists()
 
 
+class _FakeTrainer:
+    """What a RunRecorder needs of a Trainer, without training."""
+
+    def __init__(self):
+        self.config = _config()
+        self.epochs = []
+        self.on_epoch, self.on_batch = self.epochs.append, None
+
+
+def test_losses_are_buffered_and_flushed_within_a_long_epoch(tmp_path, monkeypatch):
+    from desktop_denoiser.core import run_recorder
+    from desktop_denoiser.core.training import EpochResult
+
+    trainer = _FakeTrainer()
+    with run_recorder.RunRecorder(trainer, "a" * 32, folder=tmp_path) as record:
+        losses_file = tmp_path / ("a" * 32) / runs.LOSSES_FILE
+        for step in range(1, 101):
+            trainer.on_batch(step, 1.0 / step)
+        assert not losses_file.exists()  # in memory: no file per batch
+        monkeypatch.setattr(run_recorder, "FLUSH_SECONDS", 0.0)  # a long epoch: written every so often
+        for step in range(101, 201):
+            trainer.on_batch(step, 1.0 / step)
+        assert np.load(losses_file).shape == (192, 2)  # every 64th batch once 30 s have passed (here: at once)
+        trainer.on_epoch(EpochResult(1, 0.5, 0.4, 20.0, 1.0, 200))
+        assert trainer.epochs[0].epoch == 1  # the trainer's own callback still hears it
+        on_disk = runs.read(tmp_path / ("a" * 32))
+        assert on_disk.steps == 200 and on_disk.epochs[0]["val_loss"] == 0.4 and on_disk.state == runs.RUNNING
+        np.testing.assert_allclose(on_disk.losses()[:, 1], 1.0 / np.arange(1, 201), rtol=1e-6)
+    assert trainer.on_batch is None and trainer.on_epoch == trainer.epochs.append  # unwrapped
+    assert record.run.state == "failed" and "without a result" in record.run.end["message"]
+
+
+def test_a_run_that_cannot_be_written_is_said_once_and_never_stops_the_training(tmp_path, monkeypatch):
+    from conftest import fail_metadata_writes
+
+    from desktop_denoiser.core import run_recorder
+    from desktop_denoiser.core.training import EpochResult
+
+    fail_metadata_writes(monkeypatch)  # every *.tmp.json write fails: the disk is full
+    said, trainer = [], _FakeTrainer()
+    with run_recorder.RunRecorder(trainer, "b" * 32, folder=tmp_path, on_status=said.append) as record:
+        trainer.on_batch(1, 0.5)
+        trainer.on_epoch(EpochResult(1, 0.5, 0.4, 20.0, 1.0, 1))
+    assert record.broken and len(said) == 1 and "not recorded" in said[0] and "No space left" in said[0]
+    assert trainer.epochs[0].epoch == 1
+
+
 def test_a_process_that_is_gone_or_reused_is_not_alive():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()

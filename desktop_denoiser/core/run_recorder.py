@@ -6,8 +6,8 @@ The recorder wraps a :class:`~.training.Trainer`'s callbacks for the length of o
   configuration, device and versions);
 * every batch's loss goes into a list in memory (``Trainer.on_batch``: an append, no file);
 * after each epoch, and every :data:`FLUSH_SECONDS` within a long one, the losses and the run
-  are written (atomically, before the epoch is reported on: a run killed after an epoch line
-  has that epoch on disk);
+  are written (atomically but not flushed to the disk, see :func:`runs.write`; before the
+  epoch is reported on: a run killed after an epoch line has that epoch on disk);
 * at the end: how it ended (:class:`TrainingEnd`), the model, its figures.
 
 Recording never stops a training: a run that cannot be written is said once through
@@ -122,7 +122,7 @@ class RunRecorder:
         self._unwrap()
         self.run.status = runs.ENDED
         self.run.end = runs.end_record(end)
-        self._write(losses=True)
+        self._write(losses=True, durable=True)
 
     def fail(self, exc: BaseException) -> None:
         """The run raised ``exc``: a failure, unless its model was already saved (an interrupt
@@ -181,7 +181,7 @@ class RunRecorder:
         out[:, 0], out[:, 1] = self._steps[: len(out)], self._losses[: len(out)]
         return out
 
-    def _write(self, losses: bool) -> None:
+    def _write(self, losses: bool, durable: bool = False) -> None:
         self._last_flush = time.monotonic()
         if self.broken:
             return
@@ -191,7 +191,7 @@ class RunRecorder:
         run.steps = len(self._losses)
         try:
             run.folder.mkdir(parents=True, exist_ok=True)
-            runs.write(run, self.losses() if losses else None)
+            runs.write(run, self.losses() if losses else None, durable=durable)
         except (DenoiserError, OSError, TypeError, ValueError) as exc:
             self.broken = True
             self.on_status(f"This training is not recorded in {run.folder.parent} ({exc}); it goes on.")

@@ -230,14 +230,33 @@ def _windows_alive(pid: int) -> bool:  # pragma: no cover - Windows
 # files
 
 
-def write(run: Run, losses: Optional[np.ndarray] = None) -> None:
-    """Write the run (and its losses first, when given) atomically into its folder."""
+def write(run: Run, losses: Optional[np.ndarray] = None, durable: bool = True) -> None:
+    """Write the run (and its losses first, when given) atomically into its folder.
+
+    ``durable=False`` (the writes while a training runs): each file is still complete or not
+    there (written beside, then renamed: a killed process never leaves half a file), but not
+    flushed to the disk, which can take tens of milliseconds on a busy one; a power cut may then
+    lose the last epochs of a run that was running. The end of a run is always durable."""
     folder = run.folder
     if losses is not None:
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(losses, np.float32).reshape(-1, 2), allow_pickle=False)
-        atomic.write_bytes(folder / LOSSES_FILE, buffer.getvalue())
-    atomic.write_text(folder / RUN_FILE, json.dumps(run.to_dict(), indent=1, default=_plain) + "\n")
+        _write_bytes(folder / LOSSES_FILE, buffer.getvalue(), durable)
+    _write_bytes(folder / RUN_FILE, (json.dumps(run.to_dict(), indent=1, default=_plain) + "\n").encode("utf-8"), durable)
+
+
+def _write_bytes(target: Path, data: bytes, durable: bool) -> None:
+    if durable:
+        atomic.write_bytes(target, data)
+        return
+    tmp = atomic.temporary_beside(target)
+    try:
+        tmp.write_bytes(data)
+        atomic.move_into_place(tmp, target)
+    except OSError as exc:
+        raise SaveError(f"Could not save {target}: {exc.strerror or exc}") from None
+    finally:
+        atomic.remove_quietly(tmp)
 
 
 def _plain(value):

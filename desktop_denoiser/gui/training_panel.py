@@ -103,6 +103,11 @@ class TrainingPanel(QWidget):
         self.subset.setValue(10000)
         self.subset.setToolTip("How many MNIST training images to use (fewer: faster, rougher)")
         form.addRow("Training images", self.subset)
+        self.bottleneck = QSpinBox()  # the code size of dense and conv; the architecture's own shows as its default
+        self.bottleneck.setRange(1, 784)
+        self.bottleneck.setToolTip("Code size: the numbers the encoder keeps of a digit (2: the lab's map is the code "
+                                   "itself). The articles' 64 (dense) and 128 (conv) build their networks exactly.")
+        form.addRow("Bottleneck", self.bottleneck)
         self.name = QLineEdit()
         self.name.setPlaceholderText("automatic (architecture-noise)")
         form.addRow("Name", self.name)
@@ -156,9 +161,17 @@ class TrainingPanel(QWidget):
     # settings ---------------------------------------------------------------------------------
 
     def _arch_changed(self) -> None:
-        is_classifier = models.get(self.arch.currentData()).kind == "classifier"
+        arch = models.get(self.arch.currentData())
+        is_classifier = arch.kind == "classifier"
         self.noise.setEnabled(not is_classifier)
         self.noise.setToolTip("The classifier trains on clean, augmented digits" if is_classifier else "")
+        self.bottleneck.setEnabled(arch.bottleneck is not None)  # the U-Net's skips bypass its deepest level
+        if arch.bottleneck is not None:
+            self.bottleneck.setSpecialValueText("")
+            self.bottleneck.setValue(arch.bottleneck)
+        else:
+            self.bottleneck.setSpecialValueText("none")
+            self.bottleneck.setValue(self.bottleneck.minimum())
 
     def config(self) -> TrainConfig:
         arch = self.arch.currentData()
@@ -166,8 +179,11 @@ class TrainingPanel(QWidget):
         from ..core.noise import NoiseSpec
 
         noise = self.noise.spec() if kind == "denoiser" else NoiseSpec("none")
+        code = self.bottleneck.value() if self.bottleneck.isEnabled() else None
+        default = models.get(arch).bottleneck
         return TrainConfig(arch=arch, noise=noise, epochs=self.epochs.value(), batch_size=self.batch.value(),
-                           learning_rate=self.lr.value(), subset=self.subset.value())
+                           learning_rate=self.lr.value(), subset=self.subset.value(),
+                           bottleneck=None if code is None or code == default else code)
 
     def _start_clicked(self) -> None:
         self.start_requested.emit(self.config(), self.name.text().strip())

@@ -59,6 +59,7 @@ class ManifoldView(LabView):
 
     def lab_changed(self, lab) -> None:
         self.manifold = None
+        self.about.setText(" ")
         self._refresh()
 
     def map_changed(self, latent_map) -> None:
@@ -80,6 +81,7 @@ class ManifoldView(LabView):
         elif s.exact_map is None:
             self.note.setText(missing_text(s, "manifold"))
         self.stack.setCurrentWidget(self.plot if s.exact_map is not None else self.note)
+        self.grid.setEnabled(s.exact_map is not None)
 
     def _compute(self) -> None:
         s = self.session
