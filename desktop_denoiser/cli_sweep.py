@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 from .core.errors import ConfigError
-from .terminal import ProgressBar, clock
+from .core.durations import clock
+from .terminal import ProgressBar
 
 # the trainer's routine phases, which a sweep does not print for every run
 _ROUTINE = ("Loading MNIST", "Building ", "Training ", "Saving", "Measuring on the MNIST test set")

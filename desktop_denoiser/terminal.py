@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from .core.durations import clock
+
 
 def summary_line(s) -> str:
     return f"{s.written} written, {s.skipped} skipped, {s.failed} failed"
@@ -120,10 +122,3 @@ class ProgressBar:
     def close(self) -> None:
         self._clear()
         self.stream.flush()
-
-
-def clock(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import classical
+from ..core import classical
 from .common import Table, denoise, fmt, log, measure, pct, size, test_set, validation_set
 from ..core.sweep import SWEEP, sweep_noise
 

@@ -1,4 +1,7 @@
-"""Classical denoisers for comparison: median, Gaussian, non-local means, total variation."""
+"""Classical denoisers for comparison: median, Gaussian, non-local means, total variation.
+
+The benchmark tables tune them (:func:`tune`); the lab's Compare view shows them beside the
+networks. Each takes a batch (N, 28, 28) in [0, 1]."""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def tv(images: np.ndarray, weight: float) -> np.ndarray:
 
 def tune(fn: Callable[[np.ndarray, float], np.ndarray], grid: Sequence[float], clean: np.ndarray, noisy: np.ndarray) -> tuple[float, float]:
     """The grid value with the best mean PSNR on a validation set: (value, PSNR)."""
-    from desktop_denoiser.core import metrics
+    from . import metrics
 
     scores = [(float(np.mean(metrics.psnr(clean, fn(noisy, v)))), v) for v in grid]
     best_psnr, best = max(scores)
@@ -56,4 +59,5 @@ def tune(fn: Callable[[np.ndarray, float], np.ndarray], grid: Sequence[float], c
 
 GAUSSIAN_GRID = (0.3, 0.5, 0.7, 0.9, 1.1, 1.4, 1.8)
 NLM_GRID = (0.15, 0.25, 0.4, 0.6, 0.9)
+NLM_FACTOR = 0.4  # the best of NLM_GRID on the second article's noise (the protocol2 table)
 TV_GRID = (0.05, 0.1, 0.2, 0.3, 0.5)

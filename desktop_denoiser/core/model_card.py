@@ -15,7 +15,7 @@ from . import atomic, models, runs
 from .errors import ConfigError
 from .figures import CLASSIFIER, ModelFigures
 from .noise import DESCRIPTIONS, NoiseSpec
-from .run_report import duration_text
+from .durations import duration
 
 MNIST_TRAIN = 60_000  # images in the MNIST training set
 MNIST_TEST = 10_000
@@ -101,7 +101,7 @@ def _pct(value) -> str:
 def _training_lines(meta: dict, run: Optional[runs.Run]) -> list[str]:
     seconds = meta.get("training_seconds")
     lines = [f"- **Trained:** {meta.get('created', '?')} on {meta.get('device', '?')}, "
-             f"{duration_text(seconds) if isinstance(seconds, (int, float)) else '?'} of training, "
+             f"{duration(seconds) if isinstance(seconds, (int, float)) else '?'} of training, "
              f"{_num(meta.get('images_per_s'), 0)} images/s.",
              f"- **Software:** Desktop Denoiser {meta.get('app_version', '?')}, TensorFlow {meta.get('tensorflow', '?')}, "
              f"Keras {meta.get('keras', '?')}, Python {meta.get('python', '?')}."]

@@ -4,9 +4,10 @@ between runs (``runs compare``). Plain lines of text; the loss-curve figure is i
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from . import models
+from .durations import duration
 from .figures import ModelFigures
 from .noise import NoiseSpec
 from .runs import KILLED, Run
@@ -25,17 +26,6 @@ def date_text(iso: str) -> str:
     except (TypeError, ValueError):
         return "?"
     return when.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def duration_text(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(max(0.0, float(seconds))))
-    if seconds < 60:
-        return f"{seconds} s"
-    m, s = divmod(seconds, 60)
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
 
 
 def noise_text(config: dict) -> str:
@@ -77,7 +67,7 @@ def table_row(run: Run) -> tuple:
         return (run.short_id, "?", "?", "?", "?", "?", "unreadable", "?", run.error, "–")
     figures = run.model_figures().short() or "–"
     return (run.short_id, date_text(run.started), str(run.config.get("arch", "?")), noise_text(run.config),
-            bottleneck_text(run.config), epochs_text(run), run.state_label, duration_text(duration_of(run)), figures,
+            bottleneck_text(run.config), epochs_text(run), run.state_label, duration(duration_of(run)), figures,
             model_text(run))
 
 
@@ -112,7 +102,7 @@ def show(run: Run) -> list[str]:
         lines.append(f"end: the process ended without a word after {len(run.epochs)} epoch(s), "
                      f"{run.steps} batches; nothing more was recorded")
     lines += [f"started: {date_text(run.started)}   last written: {date_text(run.updated)}   "
-              f"duration: {duration_text(duration_of(run))}",
+              f"duration: {duration(duration_of(run))}",
               f"origin: {run.origin or '?'}   device: {run.device or '?'}",
               "versions: " + ", ".join(f"{k} {v}" for k, v in run.versions.items() if k != "platform"),
               f"model: {model_text(run)}" + (f"  {run.model.get('path')}" if run.model.get("path") else ""),
@@ -192,7 +182,7 @@ def compare(runs: Sequence[Run]) -> list[str]:
     if diffs:
         lines += ["  " + line for line in columns(header, [[k, *v] for k, v in diffs.items()])]
     rows = [["outcome", *[r.state_label for r in runs]], ["epochs", *[epochs_text(r) for r in runs]],
-            ["duration", *[duration_text(duration_of(r)) for r in runs]],
+            ["duration", *[duration(duration_of(r)) for r in runs]],
             ["best val_loss", *[_num(min((e.get("val_loss", float("inf")) for e in r.epochs), default=None)) for r in runs]]]
     figures = [r.model_figures() for r in runs]
     for field, label, how in _FIGURE_ROWS:

@@ -12,6 +12,8 @@ import dataclasses
 import enum
 from typing import Any, Mapping, Optional
 
+from .durations import duration
+
 
 class Outcome(enum.Enum):
     FINISHED = "finished"  # every epoch it was asked for
@@ -112,7 +114,7 @@ class TrainingEnd:
         how = {Outcome.FINISHED: "Finished", Outcome.EARLY_STOPPED: "Stopped early (no better validation loss) after",
                Outcome.TIME_BUDGET: "Time budget used after"}[o]
         best = f"best epoch {self.best_epoch}" if self.best_epoch else "no complete epoch"
-        return f"{how} {_epochs(self.epochs)} in {_duration(self.seconds)}; {best}, {saved}."
+        return f"{how} {_epochs(self.epochs)} in {duration(self.seconds)}; {best}, {saved}."
 
     # the plain form ----------------------------------------------------------------------------
 
@@ -135,12 +137,3 @@ class TrainingEnd:
 
 def _epochs(n: int) -> str:
     return f"{n} epoch" if n == 1 else f"{n} epochs"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(max(0.0, seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    m, s = divmod(seconds, 60)
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"

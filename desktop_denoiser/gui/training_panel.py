@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ..core import models
+from ..core.durations import clock
 from ..core.figures import ModelFigures
 from ..core.noise import KINDS
 from ..core.training import TrainConfig
@@ -46,15 +47,6 @@ def _nice_floor(value: float) -> float:
         if m * 10**k <= value * (1 + 1e-12):
             return m * 10**k
     return 10**k
-
-
-def _clock(seconds: Optional[float]) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(max(0, seconds))
-    m, s = divmod(seconds, 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 class TrainingPanel(QWidget):
@@ -222,9 +214,9 @@ class TrainingPanel(QWidget):
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1000)
         self.progress.setValue(int(1000 * p.fraction))
-        self.progress.setFormat(f"epoch {p.epoch}/{p.epochs} · %p% · ETA {_clock(p.eta)}")
+        self.progress.setFormat(f"epoch {p.epoch}/{p.epochs} · %p% · ETA {clock(p.eta)}")
         self.details.setText(f"batch {p.batch}/{p.batches} · loss {p.loss:.4f} · {p.images_per_s:,.0f} images/s · "
-                             f"elapsed {_clock(p.elapsed)}")
+                             f"elapsed {clock(p.elapsed)}")
         self._train_x.append(p.step)
         self._train_y.append(p.loss)
         if not self._redraw.isActive():

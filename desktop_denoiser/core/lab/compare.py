@@ -3,8 +3,7 @@
 Rows: the input itself, each denoiser, then median 3×3, Gaussian (σ = 1) and, when
 scikit-image is installed, non-local means. Each row has its image, PSNR and SSIM against the
 clean input when there is one (:mod:`..metrics`), and the classifier's digit. The filters are
-called here directly (scipy.ndimage, skimage), not through ``benchmarks/``, which is not part
-of an installed app.
+the benchmark tables' (:mod:`..classical`).
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ import dataclasses
 from typing import Callable, Mapping, Optional
 
 import numpy as np
-from scipy import ndimage
-
-from .. import metrics
+from .. import classical, metrics
 
 GAUSSIAN_SIGMA = 1.0
 
@@ -39,20 +36,15 @@ class Row:
 
 
 def median(image) -> np.ndarray:
-    return ndimage.median_filter(np.asarray(image, np.float32), size=3, mode="reflect")
+    return classical.median3(np.asarray(image, np.float32)[None])[0]
 
 
 def gaussian(image, sigma: float = GAUSSIAN_SIGMA) -> np.ndarray:
-    return ndimage.gaussian_filter(np.asarray(image, np.float32), sigma=sigma, mode="reflect")
+    return classical.gaussian(np.asarray(image, np.float32)[None], sigma)[0]
 
 
 def non_local_means(image) -> np.ndarray:
-    from skimage.restoration import denoise_nl_means, estimate_sigma
-
-    x = np.asarray(image, np.float64)
-    sigma = float(estimate_sigma(x))
-    return denoise_nl_means(x, h=0.8 * max(sigma, 1e-3), sigma=sigma, patch_size=3, patch_distance=5,
-                            fast_mode=True).astype(np.float32)
+    return classical.nl_means(np.asarray(image, np.float32)[None], classical.NLM_FACTOR)[0]
 
 
 def filters() -> dict[str, Callable]:

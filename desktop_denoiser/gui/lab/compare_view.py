@@ -87,14 +87,10 @@ class CompareView(LabView):
             self._request()
 
     def _request(self) -> None:
-        s = self.session
-        lab, frame = s.lab, s.frame
-        if lab is None:
-            self.about.setText(s.text or "Preparing the lab…")
+        ready = self.ready(self.about, "Draw, open or pick a digit to compare the denoisers on it.")
+        if ready is None:
             return
-        if frame is None or frame.empty:
-            self.about.setText("Draw, open or pick a digit to compare the denoisers on it.")
-            return
+        lab, frame = ready
         noisy, clean, known, store = frame.noisy.copy(), frame.clean.copy(), self._denoisers, self.store
         classifier = lab if lab.classifier is not None else None
         if known is None:

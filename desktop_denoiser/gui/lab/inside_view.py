@@ -133,11 +133,10 @@ class InsideView(LabView):
         self._request()
 
     def _request(self) -> None:
-        s = self.session
-        lab, frame = s.lab, s.frame
-        if lab is None or frame is None or frame.empty:
-            self.about.setText(s.text if lab is None else "Draw, open or pick a digit.")
+        ready = self.ready(self.about, "Draw, open or pick a digit.")
+        if ready is None:
             return
+        lab, frame = ready
         noisy, zero = frame.noisy.copy(), self.zero_skips.isChecked() and lab.is_unet
         self.job.request(lambda pipeline: (noisy, zero, lab.layers(noisy, zero_skips=zero)),
                          self._show, self.about.setText)

@@ -68,6 +68,7 @@ class InterpolateView(LabView):
         self.plot = MapPlot(legend=False, point_size=3, marker_size=12)
         self.plot.setMinimumHeight(160)
         self.job = LiveJob(session, LIVE_MS, self)
+        self.map_plot = self.plot
         self._layout()
 
     def _layout(self) -> None:
@@ -94,12 +95,12 @@ class InterpolateView(LabView):
         if self.current:
             self._request()
 
-    def map_changed(self, latent_map) -> None:
-        self.plot.set_map(latent_map)
-        self.plot.setVisible(latent_map is not None)
+    def map_drawn(self) -> None:
+        self.plot.setVisible(self.session.map is not None)
         self._draw_path()
 
     def shown(self) -> None:
+        self.show_map()
         self._request()
 
     def frame_changed(self, frame) -> None:
@@ -107,15 +108,11 @@ class InterpolateView(LabView):
             self._request()
 
     def _request(self) -> None:
-        s = self.session
-        lab, frame = s.lab, s.frame
-        if lab is None:
-            self.about.setText(s.text or "Preparing the lab…")
-            return
         needs_frame = self.a.uses_frame or self.b.uses_frame
-        if needs_frame and (frame is None or frame.empty):
-            self.about.setText("Draw, open or pick a digit: a slot uses the current input.")
+        ready = self.ready(self.about, "Draw, open or pick a digit: a slot uses the current input." if needs_frame else None)
+        if ready is None:
             return
+        lab, frame = ready
         clean = None if frame is None else frame.clean.copy()
         ends = [(slot.uses_frame, slot.index.value()) for slot in (self.a, self.b)]
         names = (self.a.describe(), self.b.describe())

@@ -51,6 +51,7 @@ class IterateView(LabView):
         self.distances.addItem(self.tol_line)
         self.plot = MapPlot(legend=False, point_size=3, marker_size=12)
         self.job = LiveJob(session, LIVE_MS, self)
+        self.map_plot = self.plot
         self._layout()
 
     def _layout(self) -> None:
@@ -75,23 +76,18 @@ class IterateView(LabView):
         self.row.clear()
         self.curve.setData([], [])
 
-    def map_changed(self, latent_map) -> None:
-        self.plot.set_map(latent_map)
-        self.plot.setVisible(latent_map is not None)
+    def map_drawn(self) -> None:
+        self.plot.setVisible(self.session.map is not None)
         self._draw_path()
 
     def frame_changed(self, frame) -> None:
         self._request()
 
     def _request(self) -> None:
-        s = self.session
-        lab, frame = s.lab, s.frame
-        if lab is None:
-            self.verdict.setText(s.text or "Preparing the lab…")
+        ready = self.ready(self.verdict, "Draw, open or pick a digit: the iteration starts from the noisy input.")
+        if ready is None:
             return
-        if frame is None or frame.empty:
-            self.verdict.setText("Draw, open or pick a digit: the iteration starts from the noisy input.")
-            return
+        lab, frame = ready
         noisy, tol, steps = frame.noisy.copy(), self.tol.value(), self.max_steps.value()
 
         def job(pipeline):

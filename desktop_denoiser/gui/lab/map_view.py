@@ -71,6 +71,7 @@ class MapView(LabView):
         self.about = QLabel(" ")
         self.about.setWordWrap(True)
         self.plot = MapPlot(legend=False)
+        self.map_plot = self.plot
         self.note = Note()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.plot)
@@ -117,7 +118,7 @@ class MapView(LabView):
         self._refresh()
 
     def map_changed(self, latent_map) -> None:
-        self.plot.set_map(latent_map)
+        super().map_changed(latent_map)
         self.live = None
         self.hover.show_digit(None, "Hover a point", " ")
         self._refresh()
@@ -168,9 +169,9 @@ class MapView(LabView):
         ok = (live is not None and lmap is not None and live.model == lmap.model_name and live.method == lmap.method)
         self.live = live.markers if ok else None
         self.plot.set_markers(self.live)
-        if ok and lmap is not None:
-            self.about.setText(f"{lmap.model_name}: {len(lmap.points):,} test digits, {lmap.describe()}; "
-                               f"markers {1000 * live.seconds:.1f} ms")
+        if ok:  # a tooltip: a text changing every frame would lay the dock out again every frame
+            self.about.setToolTip(f"The markers of the last frame took {1000 * live.seconds:.1f} ms "
+                                  "(encode three images, place them on the map)")
 
     def _hovered(self, index: int) -> None:
         digits = self.session.digits

@@ -111,19 +111,47 @@ class LabView(QWidget):
         super().__init__(parent)
         self.session = session
         self.current = False
+        self.map_plot = None  # a MapPlot of the session's map, if the view has one
+        self._map_stale = True
 
     def lab_changed(self, lab) -> None:
         pass
 
     def map_changed(self, latent_map) -> None:
+        self._map_stale = True
+        if self.current:
+            self.show_map()
+
+    def show_map(self) -> None:
+        """Draw the session's map on ``map_plot`` when it changed, only on the current tab (5,000
+        points cost a few frames' time; a hidden plot costs nothing), then :meth:`map_drawn`."""
+        if self.map_plot is not None and self._map_stale:
+            self._map_stale = False
+            self.map_plot.set_map(self.session.map)
+            self.map_drawn()
+
+    def map_drawn(self) -> None:
         pass
 
     def frame_changed(self, frame) -> None:
         pass
 
     def shown(self) -> None:
+        self.show_map()
         if self.session.frame is not None:
             self.frame_changed(self.session.frame)
+
+    def ready(self, label: QLabel, no_digit: Optional[str]) -> Optional[tuple]:
+        """(lab, frame) when a computation can start; else None, after saying why on ``label``:
+        the lab is not ready, or (``no_digit`` given) there is no digit to start from."""
+        s = self.session
+        if s.lab is None:
+            label.setText(s.text or "Preparing the lab…")
+            return None
+        if no_digit is not None and (s.frame is None or s.frame.empty):
+            label.setText(no_digit)
+            return None
+        return s.lab, s.frame
 
 
 class LiveJob(QObject):
