@@ -86,10 +86,13 @@ def _train(args) -> int:
         arch=args.arch, noise=noise, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         subset=args.subset, val_fraction=args.val_fraction, patience=args.patience or None, seed=args.seed,
         time_budget=args.time_budget, lr_schedule=args.lr_schedule, mnist=args.mnist, bottleneck=args.bottleneck,
-    )
-    bar = ProgressBar(sys.stderr)
-    trainer = Trainer(config, on_progress=bar.update, on_epoch=bar.epoch, on_status=bar.status)
+        data=str(Path(args.data).expanduser().absolute()) if args.data else None, mnist_ratio=args.mnist_ratio,
+        init=args.init, reconstructions=tuple(args.reconstructions) if args.reconstructions else None,
+    ).validate()
     store = _store(args.out, args.bundled)  # (an unusable folder is refused when the name is reserved)
+    folder = _training_folder(config, store)  # a bad folder or starting model: refused before any training
+    bar = ProgressBar(sys.stderr)
+    trainer = Trainer(config, on_progress=bar.update, on_epoch=bar.epoch, on_status=bar.status, store=store, folder=folder)
     finishing = []
 
     def on_sigint(signum, frame):
@@ -120,8 +123,29 @@ def _train(args) -> int:
     print(f"{end.describe()} On {end.device}.")
     for line in entry.figures.lines() if entry.figures.measured else ["test figures: none (see above)"]:
         print(line)
+    if config.data is not None:  # the folder's held-out part, beside the MNIST test set
+        from .core import training_data
+
+        print(training_data.held_out_line(entry.meta.get("data"), kind) or "held-out folder figures: none (see above)")
     print(f"saved {entry.name} to {entry.path}")
     return 130 if result.cancelled else 0
+
+
+def _training_folder(config, store):
+    """``train --data``: the folder read and split now (the reader's lines about skipped files on
+    stderr, the readable images used), and ``--init`` checked, before any training."""
+    from .core import models, training, training_data
+
+    arch = models.get(config.arch)
+    if config.init is not None:
+        training.init_entry(store, config.init, arch.name)
+    if config.data is None:
+        return None
+
+    def problem(line: str) -> None:
+        print(f"desktop-denoiser: {one_line(line)}", file=sys.stderr, flush=True)
+
+    return training_data.read(config.data, arch.kind, config.val_fraction, config.seed, on_problem=problem)
 
 
 def _main_thread() -> bool:
@@ -173,6 +197,12 @@ def _denoise(args) -> int:
 def _evaluate(args) -> int:
     if args.mnist:
         os.environ["DESKTOP_DENOISER_MNIST"] = args.mnist
+    if args.folder:
+        from .cli_folder import evaluate_folder
+
+        return evaluate_folder(args, _store)
+    if args.report or args.figure:
+        raise ConfigError("--report and --figure go with --folder DIR.")
     if args.model:
         return _evaluate_model(args)
     from .benchmarks import run as bench

@@ -38,6 +38,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 (the folder alone) to below 1, got {text}")
+    return value
+
+
 SEED_MAX = 2**32 - 1  # numpy's and Keras's global seeds take 32 bits
 
 
@@ -83,14 +93,24 @@ def _add_train(sub, noise_help: str) -> None:
     """The ``train`` command's arguments."""
     from .core.models import ARCHITECTURES
 
-    t = sub.add_parser("train", help="train a denoiser or the classifier", description="Train a model on MNIST and store it.")
+    t = sub.add_parser("train", help="train a denoiser or the classifier",
+                       description="Train a model on MNIST and store it. With --data DIR: on a folder of your own digits "
+                                   "too (a classifier: one subfolder per digit, DIR/0/... to DIR/9/...; a denoiser: any "
+                                   "images below DIR, no labels needed), mixed with MNIST (--mnist-ratio). A seeded part "
+                                   "of the folder (--val-fraction) is held out, never trained on: it validates each "
+                                   "epoch, and the model is measured on it as well as on the MNIST test set. An epoch is "
+                                   "then one pass over the folder's training part (with the MNIST share on top). "
+                                   "--init NAME fine-tunes a stored model (e.g. the bundled classifier) instead of "
+                                   "training from scratch. The model's metadata and card say which data it saw.")
     t.add_argument("--arch", default="unet", choices=list(ARCHITECTURES), help="architecture (default: unet)")
     t.add_argument("--noise", type=_noise, default=None,
                    help=noise_help + " (default: mixed; for the classifier: none, else a random half of "
                    "its training digits are corrupted with it)")
     t.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
     t.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: 128)")
-    t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: 1e-3)")
+    t.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default: 1e-3; with --init a tenth of it, 1e-4: fine-tuning keeps what the "
+                        "model knows)")
     t.add_argument("--subset", type=_positive_int, default=None, help="train on this many images (default: all)")
     t.add_argument("--val-fraction", type=_positive_float, default=0.1, help="validation fraction (default: 0.1)")
     t.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs, 0 = off (default: 3)")
@@ -108,6 +128,19 @@ def _add_train(sub, noise_help: str) -> None:
     t.add_argument("--eval-limit", type=_positive_int, default=None, help="test images to measure on (default: all 10000)")
     t.add_argument("--bottleneck", type=_positive_int, default=None, metavar="N",
                    help="code size of dense or conv, 1 to 784 (default: the articles' 64 for dense, 128 = 4x4x8 for conv)")
+    t.add_argument("--data", default=None, metavar="DIR",
+                   help="also train on this folder of your own digits (the classifier: subfolders 0/ to 9/; a denoiser: "
+                        "any images below it); unreadable files are skipped, each said on stderr")
+    t.add_argument("--mnist-ratio", type=_share, default=None, metavar="R",
+                   help="with --data: the share of MNIST digits in each batch, 0 (the folder alone) to below 1 "
+                        "(default: 0.5)")
+    t.add_argument("--init", default=None, metavar="NAME",
+                   help="start from this stored model's weights (name or .keras path, of the same architecture, e.g. "
+                        "'classifier', the bundled one) instead of from scratch")
+    t.add_argument("--reconstructions", type=lambda text: [n.strip() for n in text.split(",") if n.strip()], default=None,
+                   metavar="NAME,...",
+                   help="the classifier: half of each batch is these denoisers' reconstructions of augmented training "
+                        "digits, noisy with each denoiser's own training noise or clean (what the app classifies)")
 
 
 def _add_denoise(sub, noise_help: str) -> None:
@@ -138,9 +171,21 @@ def _add_evaluate(sub, noise_help: str) -> None:
     """The ``evaluate`` command's arguments."""
     e = sub.add_parser("evaluate", help="measure models and print benchmark tables",
                        description="Without --model: the benchmark tables (desktop_denoiser/benchmarks). "
-                                   "With --model: one model's figures.")
-    e.add_argument("--model", default=None, help="measure this model only")
-    e.add_argument("--noise", type=_noise, default=None, help="noise to measure with (default: the model's own)")
+                                   "With --model: one model's figures. With --folder DIR: how the models read a "
+                                   "labelled folder of your own digits, one subfolder per digit (DIR/0/... to DIR/9/...).")
+    e.add_argument("--model", default=None, help="measure this model only (with --folder: the denoiser to use)")
+    e.add_argument("--noise", type=_noise, default=None,
+                   help="noise to measure with (default: the model's own; with --folder: none)")
+    e.add_argument("--folder", default=None, metavar="DIR",
+                   help="a labelled folder of your own digits: accuracy overall and per digit, the confusion matrix, "
+                        "the worst-read files")
+    e.add_argument("--classifier", default=None, help="with --folder: classifier name or .keras path")
+    e.add_argument("--seed", type=_seed, default=0, help=f"with --folder: noise seed, 0 to {SEED_MAX} (default: 0)")
+    e.add_argument("--report", default=None, type=_output_path, metavar="OUT.html",
+                   help="with --folder: write an HTML report (the matrix, the misread digits as images)")
+    e.add_argument("--figure", default=None, type=_output_path, metavar="OUT.png",
+                   help="with --folder: write a PNG figure (the matrix and a sheet of the misread digits)")
+    e.add_argument("--overwrite", action="store_true", help="replace OUT.html / OUT.png if they exist")
     e.add_argument("--limit", type=_positive_int, default=None, help="test images (default: all)")
     e.add_argument("--save", action="store_true", help="with --model: write the figures into the model's metadata")
     mode = e.add_mutually_exclusive_group()

@@ -57,18 +57,12 @@ def run_line(record, run) -> str:
 
 
 def _write_figure(record, path: str, overwrite: bool) -> Optional[Path]:
-    from .core import atomic, sweep_chart
-    from .core.sweep_chart_draw import png_bytes
+    from .core import sweep_chart
 
-    if not any(r.status == "finished" for r in record.runs):
+    written = sweep_chart.write_figure(record, path, overwrite)
+    if written is None:
         print("desktop-denoiser: no run finished; no chart was drawn", file=sys.stderr)
-        return None
-    image = sweep_chart.render(sweep_chart.chart_data(record))
-    if overwrite:
-        atomic.write_bytes(path, png_bytes(image))
-    elif not atomic.create_bytes(path, png_bytes(image)):
-        raise ConfigError(f"{path} exists; use --overwrite to replace it.")
-    return Path(path)
+    return written
 
 
 def _check_figure(path: Optional[str], overwrite: bool) -> None:

@@ -27,40 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("DESKTOP_DENOISER_HOME", tempfile.mkdtemp(prefix="bench-lab-home-"))
 
-
-def wait(app, cond, timeout: float = 120.0) -> bool:
-    end = time.monotonic() + timeout
-    while not cond() and time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.001)
-    return cond()
-
-
-class Stalls:
-    """The gaps between ticks of a 10 ms timer in the GUI thread."""
-
-    def __init__(self):
-        from PySide6.QtCore import QTimer
-
-        self.gaps, self.last = [], time.perf_counter()
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self.tick)
-
-    def tick(self):
-        now = time.perf_counter()
-        self.gaps.append((now - self.last, self.last))  # the gap and when it began
-        self.last = now
-
-    def start(self):
-        self.gaps, self.last = [], time.perf_counter()
-        self.timer.start()
-
-    def stop(self, split: float) -> tuple:
-        """The worst gap that began before ``split`` and the worst from then on."""
-        self.timer.stop()
-        before = max((g for g, at in self.gaps if at < split), default=0.0)
-        return before, max((g for g, at in self.gaps if at >= split), default=0.0)
+from desktop_denoiser.benchmarks.gui_timing import Stalls, open_window, wait  # noqa: E402
 
 
 def frames_back_to_back(app, w, count: int) -> dict:
@@ -122,20 +89,7 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="conv-blur+uniform,dense-uniform,dense-2d")
     ap.add_argument("--frames", type=int, default=300)
     args = ap.parse_args(argv)
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from desktop_denoiser.core.noise import NoiseSpec
-    from desktop_denoiser.gui.main_window import MainWindow
-
-    app = QApplication(sys.argv[:1])
-    settings = QSettings(str(Path(os.environ["DESKTOP_DENOISER_HOME"]) / "bench.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings)
-    w.show()
-    wait(app, lambda: w._models is not None)
-    w.noise.set_spec(NoiseSpec.parse("uniform:0.5"))
-    w.inputs.setCurrentIndex(2)
-    wait(app, lambda: w.inputs.test_label_value() is not None)
+    app, w = open_window("uniform:0.5")
     dock, session = w.lab_dock, w.lab_dock.session
     dock.show()
     wait(app, lambda: session.lab is not None)

@@ -123,7 +123,7 @@ def test_window_and_benchmark_sweeps_give_identical_arrays(mnist, monkeypatch, t
     assert [(s.sigma, s.r) for s in steps] == list(SWEEP)
     np.testing.assert_array_equal(bench, window)
     pytest.importorskip("PySide6")
-    from desktop_denoiser.gui.sweep_dialog import SweepDialog
+    from desktop_denoiser.gui.noise_sweep_dialog import SweepDialog
 
     np.testing.assert_array_equal(SweepDialog.compute(None, clean).noisy, sweep_rows(clean, seed=0)[1])
     np.testing.assert_array_equal(sweep_rows(clean, seed=0)[1][3], sweep_noise(clean[None], *SWEEP[3], seed=3)[0])

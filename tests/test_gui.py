@@ -142,7 +142,7 @@ def test_sweep_dialog(qtbot, window, tmp_path):
     window.inputs.setCurrentIndex(2)
     qtbot.waitUntil(lambda: window._last is not None and window._last.reconstruction is not None, timeout=30_000)
     window.open_sweep()
-    from desktop_denoiser.gui.sweep_dialog import SweepDialog
+    from desktop_denoiser.gui.noise_sweep_dialog import SweepDialog
 
     dialog = next(d for d in window.findChildren(SweepDialog))
     qtbot.waitUntil(lambda: dialog.result is not None, timeout=30_000)

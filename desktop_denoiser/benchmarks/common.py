@@ -31,6 +31,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "paced_calls": (25, 150),  # Pipeline.run calls with a pause before each (40 ms)
     "predict_calls": (30, 300),  # model.predict calls per architecture (about 30-100 ms each)
     "gui_seconds": (20, 60),  # CPU seconds of training while the GUI's event loop is watched
+    "heldout_percent": (25, 100),  # percent of the held-out sets' full sizes (benchmarks/heldout.py)
 }
 OVERRIDES: dict[str, float] = {}
 ENV_PREFIX = "DESKTOP_DENOISER_BENCH_"

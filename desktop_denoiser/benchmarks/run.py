@@ -13,6 +13,8 @@ Tables (in this order; ``--tables`` picks some):
 * ``throughput``  training images per second per architecture
 * ``latency``     one digit, denoise + classify (Pipeline.run), median and p95
 * ``gui``         time to a usable window; the event loop's worst stall during a training
+* ``generalisation`` held-out handwriting that is not MNIST (benchmarks/heldout.py), the default
+                  pipeline per set, before/after classifiers (``$DESKTOP_DENOISER_BENCH_CLASSIFIERS``)
 
 ``--quick`` (the default) takes a few minutes on 2 cores; ``--full`` uses the whole test set,
 900 CPU-s of training per architecture, and the full 240,000-digit noise loop. Sizes can be
@@ -33,7 +35,7 @@ from typing import Callable, Optional, Sequence
 
 from .common import Models, Table, log
 
-TABLES = ("protocol1", "protocol2", "budget", "noise_speed", "throughput", "latency", "gui")
+TABLES = ("protocol1", "protocol2", "budget", "noise_speed", "throughput", "latency", "gui", "generalisation")
 
 
 @dataclasses.dataclass
@@ -44,7 +46,7 @@ class Context:
 
 
 def _table_functions() -> dict[str, Callable[[Context], list[Table]]]:
-    from . import budget, gui_bench, protocols, speed
+    from . import budget, generalisation, gui_bench, protocols, speed
 
     return {
         "protocol1": protocols.protocol1,
@@ -54,6 +56,7 @@ def _table_functions() -> dict[str, Callable[[Context], list[Table]]]:
         "throughput": speed.throughput,
         "latency": speed.latency,
         "gui": gui_bench.gui,
+        "generalisation": generalisation.generalisation,
     }
 
 

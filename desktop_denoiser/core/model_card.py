@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Optional
 
-from . import atomic, models, runs
+from . import atomic, models, runs, training_data
 from .errors import ConfigError
 from .figures import CLASSIFIER, ModelFigures
 from .noise import DESCRIPTIONS, NoiseSpec
@@ -28,7 +28,28 @@ def _noise(meta: dict) -> Optional[NoiseSpec]:
         return None
 
 
-def _data_lines(cfg: dict) -> list[str]:
+def _data_lines(cfg: dict, data: Optional[dict] = None, kind: str = CLASSIFIER) -> list[str]:
+    own = training_data.describe(data, kind)  # a folder of one's own digits, the model it started from
+    if isinstance(data, dict) and isinstance(data.get("folder"), dict):
+        mnist = (" alone (no MNIST)" if data.get("mnist_ratio") == 0 else
+                 f", and the MNIST training set ({_mnist_seen(cfg)}) mixed into each batch")
+        return [f"- **Training data:** a folder of one's own digits{mnist}.", *[f"- {line}" for line in own],
+                "- **Validation:** the folder's held-out images, after each epoch; early stopping and the kept epoch "
+                "follow their loss.",
+                f"- **Test figures:** the MNIST test set ({MNIST_TEST:,} digits, never seen in training)."]
+    return [*_mnist_lines(cfg), *[f"- {line}" for line in own]]
+
+
+def _mnist_seen(cfg: dict) -> str:
+    subset, fraction = cfg.get("subset"), cfg.get("val_fraction", 0.1)
+    if isinstance(subset, int):
+        return f"{subset:,} of its digits"
+    if isinstance(fraction, (int, float)):
+        return f"{MNIST_TRAIN - int(round(MNIST_TRAIN * fraction)):,} of its digits"
+    return "how many is not recorded"
+
+
+def _mnist_lines(cfg: dict) -> list[str]:
     subset, fraction = cfg.get("subset"), cfg.get("val_fraction", 0.1)
     if isinstance(subset, int) and isinstance(fraction, (int, float)):
         total = min(MNIST_TRAIN, int(round(subset / (1.0 - fraction))))
@@ -154,7 +175,7 @@ def card(entry, run: Optional[runs.Run] = None) -> str:
              *(["- **Noise:** " + f"{noise} — {DESCRIPTIONS.get(noise.kind, '')}"] if kind != CLASSIFIER and noise else []),
              *(["- **Noise in training:** " + (f"{noise}, on a random half of the digits" if noise and noise.kind != "none"
                                                else "none (clean, augmented digits)")] if kind == CLASSIFIER else []),
-             "", "## Data", "", *_data_lines(cfg), "", "## Settings", "", *_settings_lines(meta, cfg),
+             "", "## Data", "", *_data_lines(cfg, meta.get("data"), kind), "", "## Settings", "", *_settings_lines(meta, cfg),
              "", "## Figures on the MNIST test set", "", *_figures_lines(meta, kind, run),
              "", "## Training", "", *_training_lines(meta, run),
              "", "## Known limits", "", *_limits(meta, kind, cfg, noise), ""]

@@ -104,12 +104,17 @@ class RunRecorder:
         """The trainer returned ``result`` (a TrainResult)."""
         self.result = result
         self.run.device = result.device or self.run.device
+        self.run.data = dict(result.data or {})
 
     def saved(self, entry) -> None:
         """The model was stored as ``entry``."""
         self.entry = entry
         self.run.model = {"name": entry.name, "path": str(entry.path), "saved": True}
         self.run.figures = ModelFigures.of_entry(entry).to_metrics()
+
+    def saw(self, data: dict) -> None:
+        """What the model trained on, as its metadata now says (with its figures on a folder's held-out part)."""
+        self.run.data = dict(data or {})
 
     def measured(self, figures: ModelFigures) -> None:
         """The model's figures, as written into its metadata."""

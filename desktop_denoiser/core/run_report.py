@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Sequence
 
-from . import models
+from . import models, training_data
 from .durations import duration
 from .figures import ModelFigures
 from .noise import NoiseSpec
@@ -108,6 +108,9 @@ def show(run: Run) -> list[str]:
               f"model: {model_text(run)}" + (f"  {run.model.get('path')}" if run.model.get("path") else ""),
               "settings:"]
     lines += [f"  {k}: {v}" for k, v in settings(run, versions=False).items()]
+    seen = training_data.describe(run.data, "classifier" if cfg.get("arch") == "classifier" else "denoiser")
+    if seen:  # a folder of one's own digits, the model it started from
+        lines += ["data:", *[f"  {line}" for line in seen]]
     lines.append(f"batches: {run.steps} (every batch's loss in {run.folder / 'losses.npy' if run.folder else '?'})")
     lines.append("epochs:")
     lines += [f"  {_epoch_line(e)}" for e in run.epochs] or ["  none finished"]

@@ -85,6 +85,7 @@ class Run:
     figures: dict = dataclasses.field(default_factory=dict)
     measurements: list = dataclasses.field(default_factory=list)
     model: dict = dataclasses.field(default_factory=dict)  # name, path, saved
+    data: dict = dataclasses.field(default_factory=dict)  # what it trained on (the model's metadata "data")
     folder: Optional[Path] = dataclasses.field(default=None, compare=False)
     error: Optional[str] = dataclasses.field(default=None, compare=False)  # why run.json could not be read
 

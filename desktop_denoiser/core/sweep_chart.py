@@ -184,6 +184,26 @@ def y_range(values: Sequence[float], key: str) -> list[float]:
     return nice_ticks(lo, hi, 7)
 
 
+def write_figure(record: SweepRecord, path, overwrite: bool = False):
+    """Draw ``record``'s chart into the PNG ``path`` (atomically; an existing file only with
+    ``overwrite``: else ConfigError). Returns the path, or None when no run finished (there is
+    nothing to draw)."""
+    from pathlib import Path
+
+    from . import atomic
+    from .errors import ConfigError
+    from .sweep_chart_draw import png_bytes
+
+    if not any(r.status == FINISHED for r in record.runs):
+        return None
+    data = png_bytes(render(chart_data(record)))
+    if overwrite:
+        atomic.write_bytes(path, data)
+    elif not atomic.create_bytes(path, data):
+        raise ConfigError(f"{path} exists; use --overwrite to replace it.")
+    return Path(path)
+
+
 def render(data: ChartData, width: int = 1400, height: int = 620):
     """The chart as a Pillow RGB image (see :mod:`.sweep_chart_draw`)."""
     from .sweep_chart_draw import draw_chart

@@ -5,6 +5,9 @@
   yet the same run twice gives the same numbers.
 * A fixed, seeded validation set, evaluated at each epoch's end; early stopping; the best
   epoch's weights are kept and restored.
+* A folder of one's own digits (``TrainConfig.data``, read and split by :mod:`training_data`):
+  its training part mixed element by element with MNIST's (``mnist_ratio`` of each batch from
+  MNIST), its held-out part the validation set; ``init`` starts from a stored model's weights.
 * Per-batch progress (throttled, with images/s and ETA) and per-epoch losses through plain
   callables, so the CLI prints a bar and the GUI draws curves.
 * :meth:`Trainer.cancel` may be called from any thread; training stops after the batch in
@@ -24,7 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import data as data_mod
-from . import device, models
+from . import device, models, reconstruction_pool, training_data
 from .errors import ConfigError
 from .noise import NoiseSpec
 
@@ -49,6 +52,10 @@ class TrainConfig:
     lr_schedule: str = "cosine"  # "cosine" (decays to 5% over the run) or "constant"
     mnist: Optional[str] = None
     bottleneck: Optional[int] = None  # code size of dense/conv (None: the article's 64 / 128)
+    data: Optional[str] = None  # a folder of one's own digits to train on (training_data.py), None: MNIST only
+    mnist_ratio: Optional[float] = None  # the MNIST share of each batch with a folder (None: DEFAULT_MNIST_RATIO)
+    init: Optional[str] = None  # start from this stored model's weights (a name or .keras path), None: from scratch
+    reconstructions: Optional[tuple] = None  # classifier: also train on these denoisers' reconstructions (reconstruction_pool.py)
 
     def validate(self) -> "TrainConfig":
         arch = models.get(self.arch)
@@ -65,18 +72,43 @@ class TrainConfig:
         if self.lr_schedule not in ("cosine", "constant"):
             raise ConfigError("The learning-rate schedule must be 'cosine' or 'constant'.")
         models.check_bottleneck(self.arch, self.bottleneck)
+        if self.reconstructions and arch.kind != "classifier":
+            raise ConfigError("Only the classifier trains on reconstructions; a denoiser makes them.")
         if arch.kind == "denoiser" and self.noise.kind == "none":
             raise ConfigError("A denoiser needs a noise to learn from; pick a noise other than 'none'.")
+        if self.data is None and self.mnist_ratio not in (None, 1, 1.0):
+            raise ConfigError("The MNIST share applies to a training on a folder; give the folder too (--data DIR).")
+        if self.data is not None:
+            from pathlib import Path
+
+            if not str(self.data).strip():
+                raise ConfigError("Choose the folder of digit images to train on.")
+            if not Path(self.data).is_dir():
+                raise ConfigError(f"No such folder of digit images: {self.data}")
+            if self.mnist_ratio is not None and not (0 <= self.mnist_ratio < 1):
+                raise ConfigError("The MNIST share must be from 0 (the folder alone) to below 1.")
+        if self.init is not None and not str(self.init).strip():
+            raise ConfigError("The model to start from has no name.")
         return self
 
     @property
+    def mnist_share(self) -> float:
+        """The MNIST share of each batch: 1 without a folder, else the ratio (or its default)."""
+        if self.data is None:
+            return 1.0
+        return training_data.DEFAULT_MNIST_RATIO if self.mnist_ratio is None else float(self.mnist_ratio)
+
+    @property
     def lr(self) -> float:
-        return self.learning_rate or models.get(self.arch).learning_rate
+        """The learning rate: the one given, else the architecture's (a tenth of it when fine-tuning from ``init``)."""
+        factor = training_data.FINE_TUNE_LR_FACTOR if self.init else 1.0
+        return self.learning_rate or models.get(self.arch).learning_rate * factor
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["noise"] = self.noise.to_dict()
         d["learning_rate"] = self.lr
+        d["mnist_ratio"] = self.mnist_share if self.data is not None else None
         return d
 
     @classmethod
@@ -133,10 +165,25 @@ class TrainResult:
     device: str
     images_per_s: float
     steps: int
+    data: dict = dataclasses.field(default_factory=dict)  # what it trained on: the "data" of its metadata (see _provenance)
+    held_out: Optional[tuple] = None  # a folder's held-out part: (x (N, 28, 28) float in [0, 1], labels or None)
 
     @property
     def kind(self) -> str:
         return models.get(self.config.arch).kind
+
+
+def init_entry(store, name: str, arch: str):
+    """The stored model ``name`` to start a training of ``arch`` from (a ModelEntry): a
+    ModelFileError when there is none, a ConfigError when it is of another architecture."""
+    entry = store.find(name)
+    if entry.error:
+        raise ConfigError(f"Cannot start from {entry.name}: {entry.error}")
+    found = entry.meta.get("architecture")
+    if found != arch:
+        raise ConfigError(f"Cannot start from {entry.name}: it is a {found or 'model of unknown architecture'}, not a "
+                          f"{arch} (a training starts from a model of the architecture it trains).")
+    return entry
 
 
 def psnr_metric(y_true, y_pred):
@@ -148,43 +195,11 @@ def psnr_metric(y_true, y_pred):
 
 
 def augment_digits(images, seed):
-    """Augment a batch (N, 28, 28, 1) for the classifier: stroke width, shifts, rotation, scale.
+    """Augment a batch (N, 28, 28, 1) for the classifier: see :func:`augment.augment_digits`
+    (stroke width, rotation, scale, slant, shift, elastic distortion, low resolution, binarised)."""
+    from .augment import augment_digits as augment
 
-    Stateless and vectorised: one random affine per image through ``ImageProjectiveTransformV3``
-    and a per-image choice of thinner / same / thicker strokes (grey erosion / dilation).
-    """
-    import tensorflow as tf
-
-    n = tf.shape(images)[0]
-    s = tf.cast(seed, tf.int64)
-
-    def u(k, lo, hi):
-        return tf.random.stateless_uniform([n], s + tf.constant([0, k], tf.int64), lo, hi)
-
-    # stroke width: -1 thinner, 0 same, +1 thicker (bias toward thicker: canvas strokes are bold)
-    choice = u(1, 0.0, 1.0)
-    thick = tf.nn.max_pool2d(images, 2, 1, "SAME")
-    thin = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
-    pick = tf.reshape(choice, [-1, 1, 1, 1])
-    x = tf.where(pick < 0.15, thin, tf.where(pick > 0.6, thick, images))
-    # affine: rotation ±15°, scale 0.85–1.15, shift ±3 px, about the centre
-    angle = u(2, -15.0, 15.0) * (math.pi / 180.0)
-    scale = u(3, 0.85, 1.15)
-    tx, ty = u(4, -3.0, 3.0), u(5, -3.0, 3.0)
-    c = 13.5
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    # output -> input mapping
-    a0, a1 = cos, -sin
-    b0, b1 = sin, cos
-    a2 = c - a0 * (c + tx) - a1 * (c + ty)
-    b2 = c - b0 * (c + tx) - b1 * (c + ty)
-    zeros = tf.zeros_like(a0)
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    x = tf.raw_ops.ImageProjectiveTransformV3(
-        images=x, transforms=transforms, output_shape=tf.constant([28, 28]), interpolation="BILINEAR",
-        fill_mode="CONSTANT", fill_value=0.0,
-    )
-    return tf.clip_by_value(x, 0.0, 1.0)
+    return augment(images, seed)
 
 
 class Trainer:
@@ -192,9 +207,13 @@ class Trainer:
 
     ``on_progress(Progress)`` is called at most every :data:`PROGRESS_INTERVAL` seconds and at
     each epoch's last batch; ``on_epoch(EpochResult)`` after each validated epoch;
-    ``on_status(str)`` for phases (loading data, building, training on DEVICE); the attribute
-    ``on_batch(step, loss)``, when set, after every batch (a record of runs, :mod:`run_recorder`).
-    All are called on the training thread.
+    ``on_status(str)`` for phases (loading data, building, training on DEVICE) and for each of
+    the reader's problem lines about a folder; the attribute ``on_batch(step, loss)``, when set,
+    after every batch (a record of runs, :mod:`run_recorder`). All are called on the training thread.
+
+    With ``config.data`` the folder is read when the run starts, unless ``folder`` (a
+    :class:`training_data.FolderData` of it) was read already; ``config.init`` is looked up in
+    ``store`` (default: the user's and the bundled models).
     """
 
     def __init__(
@@ -203,8 +222,13 @@ class Trainer:
         on_progress: Callable[[Progress], None] | None = None,
         on_epoch: Callable[[EpochResult], None] | None = None,
         on_status: Callable[[str], None] | None = None,
+        store=None,
+        folder: Optional["training_data.FolderData"] = None,
     ):
         self.config = config.validate()
+        self.store = store
+        self.folder = folder
+        self._init: Optional[dict] = None  # the model started from: name, path, run_id
         self.on_progress = on_progress or (lambda p: None)
         self.on_epoch = on_epoch or (lambda e: None)
         self.on_status = on_status or (lambda s: None)
@@ -236,9 +260,12 @@ class Trainer:
         cfg = self.config
         arch = models.get(cfg.arch)
         start = time.perf_counter()
-        self.on_status("Loading MNIST…")
-        split = data_mod.train_val_split(data_mod.load_mnist(cfg.mnist), cfg.val_fraction, cfg.seed, cfg.subset)
-        n_train = len(split.x_train)
+        folder = self._folder(arch.kind)
+        split = None
+        if cfg.mnist_share > 0:
+            self.on_status("Loading MNIST…")
+            split = data_mod.train_val_split(data_mod.load_mnist(cfg.mnist), cfg.val_fraction, cfg.seed, cfg.subset)
+        n_train = len(split.x_train) if folder is None else training_data.epoch_images(len(folder.x_train), cfg.mnist_share)
         batch_size = min(cfg.batch_size, n_train)
         steps = max(1, n_train // batch_size)
 
@@ -246,16 +273,19 @@ class Trainer:
         if self._cancel.is_set():  # cancelled while the data loaded: stop before building anything
             return self._result(None, None, start, where)
         keras.utils.set_random_seed(cfg.seed)
+        init = self._init_model(arch)
         strategy = device.strategy()
         self.on_status(f"Building {arch.name} on {where}…")
         with strategy.scope():
             model = models.build(arch.name, cfg.bottleneck)
+            if init is not None:
+                self._start_from(model, init)
             # plain TF ops: skip autograph, whose source parsing holds the GIL (the GUI thread waits)
             metric = tf.autograph.experimental.do_not_convert(psnr_metric) if arch.kind == "denoiser" else "accuracy"
             model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss=arch.loss, metrics=[metric])
 
-        train_ds = self._train_dataset(split, arch.kind, batch_size, tf)
-        val_x, val_y = self._validation_set(split, arch.kind)
+        train_ds = self._train_dataset(split, arch.kind, batch_size, tf, folder)
+        val_x, val_y = self._validation_set(split, arch.kind, folder)
 
         clock = time.perf_counter if device.gpus() else time.process_time
         monitor = _Monitor(self, steps, cfg.epochs, batch_size, val_x, val_y, start, clock)
@@ -281,17 +311,80 @@ class Trainer:
             device=where,
             images_per_s=monitor.mean_images_per_s() if monitor else 0.0,
             steps=monitor.step if monitor else 0,
+            data=self._provenance(),
+            held_out=None if self.folder is None else (data_mod.to_float(self.folder.x_val), self.folder.y_val),
         )
 
-    def _train_dataset(self, split, kind, batch_size, tf):
+    # a folder of one's own digits, a model to start from ----------------------------------------
+
+    def _folder(self, kind: str) -> Optional["training_data.FolderData"]:
+        """The config's folder, read and split (once: a folder given to the trainer is used as it is)."""
         cfg = self.config
-        images = (split.x_train * 255).round().astype(np.uint8)[..., None]
+        if cfg.data is None:
+            return None
+        if self.folder is None:
+            self.on_status(f"Reading {cfg.data}…")
+            self.folder = training_data.read(cfg.data, kind, cfg.val_fraction, cfg.seed, on_problem=self.on_status)
+        f = self.folder
+        self.on_status(f"{len(f.folder)} images in {f.folder.root}: {len(f.x_train)} to train on, "
+                       f"{len(f.x_val)} held out; MNIST share {cfg.mnist_share:.0%}.")
+        return f
+
+    def _init_model(self, arch):
+        """The stored model ``config.init`` (a LoadedModel), or None; a ConfigError when it is not of this architecture."""
+        cfg = self.config
+        if cfg.init is None:
+            return None
+        from .store import ModelStore
+
+        store = self.store or ModelStore()
+        self.on_status(f"Loading {cfg.init} to start from…")
+        loaded = store.load(str(init_entry(store, cfg.init, arch.name).path), arch.kind)
+        self._init = {"name": loaded.entry.name, "path": str(loaded.entry.path), "run_id": loaded.entry.meta.get("run_id"),
+                      "created": loaded.entry.meta.get("created")}
+        return loaded
+
+    def _start_from(self, model, init) -> None:
+        try:
+            model.set_weights(init.model.get_weights())
+        except ValueError:
+            raise ConfigError(f"{init.entry.name} has other layer sizes than this {self.config.arch} (another bottleneck?); "
+                              "give the same settings to start from it.") from None
+
+    def _provenance(self) -> dict:
+        """Which data the model saw, for its metadata and its run: the folder (path, images per
+        digit, fingerprint, split), the MNIST share and the model it started from."""
+        cfg = self.config
+        out = {"source": "mnist" if cfg.data is None else "folder" if cfg.mnist_share == 0 else "folder+mnist",
+               "mnist_ratio": cfg.mnist_share, "init": self._init}
+        if self.folder is not None:
+            out["folder"] = self.folder.provenance()
+        return out
+
+    # the datasets -------------------------------------------------------------------------------
+
+    def _train_dataset(self, split, kind, batch_size, tf, folder=None):
+        """The endless training stream: MNIST's training part and, with a folder, the folder's,
+        mixed element by element (:func:`training_data.mixed`), then batched and corrupted (a
+        denoiser) or augmented (the classifier) alike."""
+        cfg = self.config
         AUTOTUNE = tf.data.AUTOTUNE
         seeds = tf.data.Dataset.random(seed=cfg.seed).batch(2)
+
+        def stream(images_u8, labels):
+            items = images_u8[..., None] if labels is None else (images_u8[..., None], labels.astype(np.int64))
+            ds = tf.data.Dataset.from_tensor_slices(items)
+            return ds.shuffle(len(images_u8), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
+
+        classifier = kind != "denoiser"
+        mnist_ds = folder_ds = None
+        if split is not None and cfg.mnist_share > 0:
+            mnist_ds = stream((split.x_train * 255).round().astype(np.uint8), split.y_train if classifier else None)
+        if folder is not None:
+            folder_ds = stream(folder.x_train, folder.y_train if classifier else None)
+        ds = training_data.mixed(tf, mnist_ds, folder_ds, cfg.mnist_share, cfg.seed)
+        ds = ds.batch(batch_size, drop_remainder=True)
         if kind == "denoiser":
-            ds = tf.data.Dataset.from_tensor_slices(images)
-            ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
-            ds = ds.batch(batch_size, drop_remainder=True)
             noise = cfg.noise
 
             @tf.autograph.experimental.do_not_convert  # plain TF ops: skip autograph's parsing
@@ -302,33 +395,54 @@ class Trainer:
 
             ds = tf.data.Dataset.zip((ds, seeds)).map(corrupt, num_parallel_calls=AUTOTUNE)
         else:
-            ds = tf.data.Dataset.from_tensor_slices((images, split.y_train))
-            ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
-            ds = ds.batch(batch_size, drop_remainder=True)
             noise = cfg.noise
+            recon = self._reconstruction_batches(split, batch_size, stream, tf)  # None: no reconstructions
 
             @tf.autograph.experimental.do_not_convert
-            def augment(batch, seed):
+            def augment(batch, seed, pool=None):
                 x_u8, y = batch
                 x = augment_digits(tf.cast(x_u8, tf.float32) / 255.0, seed)
                 if noise.kind != "none":  # robust training: a random half of the digits corrupted
                     noisy = noise.apply_tf(x[..., 0], seed + tf.constant([0, 7], tf.int64))[..., None]
                     pick = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1], seed + tf.constant([0, 11], tf.int64))
                     x = tf.where(pick < 0.5, noisy, x)
+                if pool is not None:  # a share of each batch: the denoisers' reconstructions
+                    x, y = reconstruction_pool.mix(x, y, pool, seed)
                 return x, y
 
-            ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=AUTOTUNE)
+            parts = (ds, seeds) if recon is None else (ds, seeds, recon)
+            ds = tf.data.Dataset.zip(parts).map(augment, num_parallel_calls=AUTOTUNE)
         options = tf.data.Options()
         options.deterministic = True
         return ds.with_options(options).prefetch(AUTOTUNE)
 
-    def _validation_set(self, split, kind):
+    def _reconstruction_batches(self, split, batch_size, stream, tf):
+        """Batches of reconstructions of MNIST's training digits by ``config.reconstructions``
+        (:func:`reconstruction_pool.build`, made once), or None."""
         cfg = self.config
-        clean = split.x_val[: cfg.val_limit]
+        if not cfg.reconstructions or split is None:
+            return None
+        mnist_u8 = (split.x_train * 255).round().astype(np.uint8)
+        pool = reconstruction_pool.build(cfg.reconstructions, mnist_u8, cfg.seed, self.store, self.on_status)
+        return stream(pool, split.y_train).batch(batch_size, drop_remainder=True)
+
+    def _validation_set(self, split, kind, folder=None):
+        """The fixed validation set: MNIST's held-out part, or the folder's when training on a folder."""
+        cfg = self.config
+        if folder is not None:
+            clean, labels = data_mod.to_float(folder.x_val[: cfg.val_limit]), folder.y_val
+        else:
+            clean, labels = split.x_val[: cfg.val_limit], split.y_val
         if kind == "denoiser":
             noisy = cfg.noise.apply(clean, seed=cfg.seed + 1_000_003)
             return noisy[..., None], clean[..., None]
-        return clean[..., None], split.y_val[: cfg.val_limit]
+        labels = labels[: cfg.val_limit]
+        if cfg.reconstructions and folder is None:  # validate on what it trains for: half of it reconstructions
+            half = len(clean) // 2
+            recon = reconstruction_pool.build(cfg.reconstructions, (clean[half:] * 255).round().astype(np.uint8),
+                                              cfg.seed + 1_000_003, self.store, self.on_status)
+            clean = np.concatenate([clean[:half], data_mod.to_float(recon)])
+        return clean[..., None], labels
 
 
 def _keras_callback(monitor: "_Monitor"):

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 from .. import __version__
 from . import data as data_mod
-from . import evaluation, models, runs
+from . import evaluation, models, runs, training_data
 from .errors import DenoiserError, ModelFileError, SaveError
 from .figures import ModelFigures
 from .inference import Pipeline
@@ -112,6 +112,7 @@ def metadata(result: TrainResult, figures: Optional[ModelFigures] = None) -> dic
         "images_per_s": round(result.images_per_s, 1),
         "device": result.device,
         "config": cfg.to_dict(),
+        "data": result.data,
         "created": now_iso(),
         "app_version": __version__,
         "tensorflow": tf.__version__,
@@ -142,6 +143,40 @@ def test_metrics(result: TrainResult, store: ModelStore, limit: Optional[int] = 
     clf = store.load(str(clf_entry.path), "classifier").model if clf_entry else None
     figures = measure(Pipeline(result.model, clf, warmup=False), "denoiser", result.config.noise, limit, result.config.mnist)
     return figures.with_classifier(clf_entry.name) if clf_entry else figures
+
+
+def held_out_figures(result: TrainResult, store: ModelStore) -> Optional[ModelFigures]:
+    """The figures of a model trained on a folder, on the folder's held-out part (never trained on):
+    a classifier's accuracy; a denoiser's PSNR/SSIM on its noise and, for a labelled folder, the
+    default classifier's accuracy on its output. None without a folder."""
+    if result.held_out is None or result.model is None:
+        return None
+    x, y = result.held_out
+    if result.kind == "classifier":
+        return evaluation.evaluate_classifier(Pipeline(None, result.model, warmup=False), x, y)
+    clf_entry = store.default("classifier") if y is not None else None
+    clf = store.load(str(clf_entry.path), "classifier").model if clf_entry else None
+    figures = evaluation.evaluate_denoiser(Pipeline(result.model, clf, warmup=False), x, y, result.config.noise)
+    return figures.with_classifier(clf_entry.name) if clf_entry else figures
+
+
+def _record_held_out(result: TrainResult, store: ModelStore, entry: ModelEntry,
+                     on_status: Callable[[str], None]) -> ModelEntry:
+    """Measure a model trained on a folder on its held-out part and write the figures into its
+    metadata (``data.held_out``); a failure is said and the saved model kept as it is."""
+    try:
+        figures = held_out_figures(result, store)
+        if figures is None:
+            return entry
+        data = {**(entry.meta.get("data") or {}), "held_out": figures.to_metrics()}
+        entry = store.update_metadata(entry, {"data": data})
+        line = training_data.held_out_line(data, result.kind)
+        if line:
+            on_status(line)
+        return entry
+    except DenoiserError as exc:
+        on_status(f"Saved, but could not measure the model on the folder's held-out images: {exc}")
+        return entry
 
 
 def measure_entry(store: ModelStore, entry: ModelEntry, pipeline: Pipeline, classifier: Optional[ModelEntry],
@@ -181,6 +216,8 @@ def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = No
     metadata carries), as it goes, with ``origin`` saying who started it.
     """
     cfg = trainer.config
+    if trainer.store is None:
+        trainer.store = store  # where the model to start from (config.init) is looked up
     default_name = cfg.arch if models.get(cfg.arch).kind == "classifier" else f"{cfg.arch}-{cfg.noise.kind}"
     if cfg.bottleneck is not None and cfg.bottleneck != models.get(cfg.arch).bottleneck:
         default_name = f"{cfg.arch}-{cfg.bottleneck}d-{cfg.noise.kind}"  # never the name of the article's size
@@ -198,6 +235,8 @@ def train_and_save(trainer: Trainer, store: ModelStore, name: Optional[str] = No
         # save first: a failure while measuring must never lose the trained model
         entry = store.save(result.model, metadata(result), reservation=reservation)
         record.saved(entry)
+        entry = _record_held_out(result, store, entry, on_status)
+        record.saw(entry.meta.get("data"))
         if not measure_it:
             return result, entry
         on_status("Measuring on the MNIST test set…")

@@ -82,6 +82,10 @@ class MainWindow(QMainWindow):
         self.training_control = TrainingControl(self.store, self.training, self.inference, self._run_job, parent=self)
         self.training_control.ended.connect(self._training_ended)
         self.training_control.measured.connect(self._model_measured)
+        self.runs_dock.follow(self.training_control)
+        self.training_control.sweep_ended.connect(self._sweep_ended)
+        self.sweep_window = None  # Model › Training sweep…, made when first opened
+        self.folder_view = None  # File › Open folder…, made when first used
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(FRAME_MS)
@@ -134,6 +138,11 @@ class MainWindow(QMainWindow):
         self.lab_dock = LabDock(self)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)  # the lab: full height
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.lab_dock)
+        from .runs.dock import RunsDock  # hidden until View › Runs; reads nothing then
+
+        self.runs_dock = RunsDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.runs_dock)
+        self.tabifyDockWidget(self.training_dock, self.runs_dock)  # a tab beside "Train a model"
 
         sb = self.statusBar()
         self.status_device = QLabel("Device: loading TensorFlow…")
@@ -275,12 +284,15 @@ class MainWindow(QMainWindow):
             classifier = entry.name
         self.inference.load_models(denoiser, classifier)
 
+    use_model = _use_model  # public: the Runs view opens a run's model
+
     def _run_job(self, fn, done) -> None:
         job_id = next(self._tokens)
         self._jobs[job_id] = done
         self.inference.run_job(job_id, fn)
 
     run_job = _run_job  # public: ``fn(pipeline)`` in the inference thread, then ``done(result)`` here
+    model_names = _names  # public: (denoiser, classifier) names in use
 
     def show_digit(self, digit, name: str) -> None:
         """Use a (28, 28) digit in [0, 1] (one the lab decoded) as the input, shown on the Image tab."""
@@ -303,6 +315,28 @@ class MainWindow(QMainWindow):
         self.inference.load_models(d.name if d is not None and d.path.exists() else None)
 
     # files -------------------------------------------------------------------------------------
+
+    def open_folder_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path = QFileDialog.getExistingDirectory(self, "Open a folder of your own digits (0/ to 9/)",
+                                                str(self.settings.value("files/last_folder", "")))
+        if path:
+            self.settings.setValue("files/last_folder", path)
+            self.open_folder(path)
+
+    def open_folder(self, path: str):
+        """Read and evaluate a labelled folder of digits in the folder view (made when first used); returns the view."""
+        if self.folder_view is None:
+            from .folder_view import FolderView
+
+            self.folder_view = FolderView(self)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.folder_view)
+            self.resizeDocks([self.folder_view], [620], Qt.Orientation.Horizontal)
+        self.folder_view.show()
+        self.folder_view.raise_()
+        self.folder_view.open_folder(path)
+        return self.folder_view
 
     def open_image_dialog(self) -> None:
         self.files.open_dialog()
@@ -342,7 +376,7 @@ class MainWindow(QMainWindow):
         if self._last is None or self._last.empty:
             self.show_error("Noise sweep", "Draw, open or pick a digit first.")
             return
-        from .sweep_dialog import SweepDialog
+        from .noise_sweep_dialog import SweepDialog
 
         dialog = SweepDialog(self)
         clean = self._last.clean.copy()
@@ -383,6 +417,25 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"New model {end.entry.name} is ready", 8000)
             self._use_model(end.entry)  # queued in the inference thread before the measurement, which needs it
             self.training_control.measure(end.entry)
+
+    def open_training_sweep(self):
+        from .sweep_window import SweepWindow
+
+        if self.sweep_window is None:
+            self.sweep_window = SweepWindow(self)
+        else:
+            self.sweep_window.refresh_base()
+        self.sweep_window.show()
+        self.sweep_window.raise_()
+        return self.sweep_window
+
+    def _sweep_ended(self, end) -> None:
+        if self._closing:
+            return
+        if end.status == "failed":
+            self.show_error("Sweep failed", end.message)
+        self.statusBar().showMessage(end.describe(), 8000)
+        self._reload_models()  # its models are in the store now
 
     def _model_measured(self, figures, entry) -> None:
         if self._models is not None:

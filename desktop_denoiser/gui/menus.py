@@ -23,6 +23,8 @@ def build(window) -> None:
 
     m = window.menuBar().addMenu("&File")
     action(m, "&Open image…", window.open_image_dialog, Key.Open, "Open a PNG, JPEG or BMP")
+    action(m, "Open &folder…", window.open_folder_dialog, "Ctrl+Shift+O",
+           "How the models read a labelled folder of your own digits (one subfolder per digit, 0 to 9)")
     action(m, "&Paste image", window.paste_image, Key.Paste, "Use the image on the clipboard")
     m.addSeparator()
     window.save_action = action(m, "&Save reconstruction as PNG…", window.save_reconstruction_dialog, Key.Save,
@@ -43,6 +45,9 @@ def build(window) -> None:
     action(m, "&Save model as…", lambda: window.model_files.save_dialog(window._models and window._models.denoiser), None,
            "Copy the active denoiser to a file")
     action(m, "&Manage models…", window.manage_models, None, "List, inspect and delete models")
+    m.addSeparator()
+    action(m, "Training s&weep…", window.open_training_sweep, "Ctrl+Shift+W",
+           "Train one model per value of one or two settings and chart accuracy and PSNR against them")
 
     m = window.menuBar().addMenu("&View")
     window.diff_action = action(m, "Show &difference", window.show_diff.setChecked, "Ctrl+D", checkable=True)
@@ -50,6 +55,7 @@ def build(window) -> None:
     action(m, "Noise &sweep…", window.open_sweep, "Ctrl+Shift+N", "One digit at growing blur and noise, noisy over denoised")
     m.addAction(window.training_dock.toggleViewAction())
     m.addAction(window.lab_dock.toggleViewAction())  # Autoencoder lab, Ctrl+Shift+L
+    m.addAction(window.runs_dock.toggleViewAction())  # Runs, Ctrl+Shift+R
 
     m = window.menuBar().addMenu("&Help")
     action(m, "&About Desktop Denoiser", window.show_about)

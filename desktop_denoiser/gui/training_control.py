@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.figures import ModelFigures
 from ..core.training_end import TrainingEnd
-from .workers import InferenceWorker, TrainingThread, with_entry
+from .workers import InferenceWorker, SweepThread, TrainingThread, with_entry
 
 MEASURE_LIMIT = 2000  # test digits a model trained in the window is measured on
 CLOSE_WAIT_MS = 120_000  # how long closing the window waits for a cancelled training to stop
@@ -27,6 +27,8 @@ CLOSE_WAIT_MS = 120_000  # how long closing the window waits for a cancelled tra
 
 class TrainingControl(QObject):
     ended = Signal(object)  # TrainingEnd, once per training, after the panel shows it
+    sweep_ended = Signal(object)  # sweep_process.SweepEnd, once per sweep, after the panel shows it
+    sweep_run_ended = Signal(object)  # sweep_record.SweepRecord, when the baseline is in and after each run of a sweep
     measured = Signal(object, object)  # ModelFigures, the updated ModelEntry of the new model
 
     def __init__(self, store, panel, inference: InferenceWorker, run_job: Callable, parent=None):
@@ -37,7 +39,7 @@ class TrainingControl(QObject):
         self.panel = panel
         self.inference = inference
         self.run_job = run_job
-        self.thread: Optional[TrainingThread] = None  # the running training
+        self.thread: Optional[TrainingThread | SweepThread] = None  # the running training or sweep
         self.ending: set = set()  # threads that delivered their end and wait for their process to exit
 
     def is_training(self) -> bool:
@@ -54,9 +56,31 @@ class TrainingControl(QObject):
         thread.device.connect(self.panel.set_device)
         thread.ended.connect(self._ended)
         self.thread = thread
+        self.panel.training_started(config)
+        thread.start()
+        return thread
+
+    def start_sweep(self, sweep) -> SweepThread:
+        """Start a sweep: its runs train one after the other in one child process, the run in
+        flight shown in the panel like a training (the caller connects the thread's ``record``
+        signal to its chart)."""
+        assert self.thread is None, "one training at a time"
+        thread = SweepThread(sweep, self.store, parent=self)
+        thread.run_start.connect(lambda r: self.panel.run_started(f"Sweep run {r.index + 1}/{r.total}: {r.name} ({r.description})"))
+        thread.progress.connect(lambda rp: self.panel.show_progress(rp.progress))
+        thread.status.connect(self.panel.show_status)
+        thread.device.connect(self.panel.set_device)
+        thread.record.connect(self.sweep_run_ended)
+        thread.ended.connect(self._sweep_ended)
+        self.thread = thread
         self.panel.training_started()
         thread.start()
         return thread
+
+    def _sweep_ended(self, end) -> None:
+        self._release()
+        self.panel.job_finished(end.describe())
+        self.sweep_ended.emit(end)
 
     def cancel(self) -> None:
         if self.thread is not None:

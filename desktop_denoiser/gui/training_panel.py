@@ -17,6 +17,7 @@ from ..core.noise import KINDS
 from ..core.training import TrainConfig
 from ..core.training_end import Outcome, TrainingEnd
 from .noise_panel import NoisePanel
+from .training_data_row import TrainingDataRow
 
 
 CURVE_REDRAW_MS = 250  # the loss curves are redrawn at most four times a second
@@ -47,6 +48,14 @@ def _nice_floor(value: float) -> float:
         if m * 10**k <= value * (1 + 1e-12):
             return m * 10**k
     return 10**k
+
+
+def run_caption(config) -> str:
+    """A training's settings in a few words: "dense, noise uniform:level=0.5, 5 epochs"."""
+    from ..core.run_report import noise_text
+
+    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
+    return f"{cfg.get('arch', '?')}, noise {noise_text(cfg)}, {cfg.get('epochs', '?')} epochs"
 
 
 class TrainingPanel(QWidget):
@@ -100,6 +109,11 @@ class TrainingPanel(QWidget):
         self.bottleneck.setToolTip("Code size: the numbers the encoder keeps of a digit (2: the lab's map is the code "
                                    "itself). The articles' 64 (dense) and 128 (conv) build their networks exactly.")
         form.addRow("Bottleneck", self.bottleneck)
+        self.data_row = TrainingDataRow(self.lr, self)  # MNIST or a folder of one's own digits, the MNIST share, start from
+        for label, widget in self.data_row.rows():
+            form.addRow(label, widget)
+        self.arch.currentIndexChanged.connect(lambda: self.data_row.set_kind(models.get(self.arch.currentData()).kind))
+        self.data_row.set_kind(models.get(self.arch.currentData()).kind)
         self.name = QLineEdit()
         self.name.setPlaceholderText("automatic (architecture-noise)")
         form.addRow("Name", self.name)
@@ -127,6 +141,9 @@ class TrainingPanel(QWidget):
         right.addWidget(self.details)
         self.device = QLabel(" ")
         right.addWidget(self.device)
+        self.curves_caption = QLabel(" ")  # which run the curves are of: they stay after it ends, until the next starts
+        self.curves_caption.setWordWrap(True)
+        right.addWidget(self.curves_caption)
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
         self.plot.setLabel("bottom", "batch")
@@ -175,7 +192,7 @@ class TrainingPanel(QWidget):
         default = models.get(arch).bottleneck
         return TrainConfig(arch=arch, noise=noise, epochs=self.epochs.value(), batch_size=self.batch.value(),
                            learning_rate=self.lr.value(), subset=self.subset.value(),
-                           bottleneck=None if code is None or code == default else code)
+                           bottleneck=None if code is None or code == default else code, **self.data_row.fields())
 
     def _start_clicked(self) -> None:
         self.start_requested.emit(self.config(), self.name.text().strip())
@@ -198,14 +215,30 @@ class TrainingPanel(QWidget):
         self.plot.setXRange(0, 1, padding=0)
         self.plot.setYRange(0, 1, padding=0)
 
-    def training_started(self) -> None:
+    def training_started(self, config=None) -> None:
+        """A training (of ``config``, a TrainConfig, when given) starts: its own curves."""
         self.end = None
         self._reset_curves()
+        self.curves_caption.setText(f"Curves of this run{': ' + run_caption(config) if config is not None else ''}.")
         self.start.setEnabled(False)
         self.cancel.setEnabled(True)
         self.progress.setRange(0, 0)  # busy: the training process starts (TensorFlow loads there)
         self.progress.setFormat("starting…")
         self.details.setText("Starting…")
+
+    def run_started(self, text: str) -> None:
+        """A sweep's next run: its own curves, the text saying which run it is."""
+        self._reset_curves()
+        self.details.setText(text)
+
+    def job_finished(self, text: str) -> None:
+        """A sweep is over (its runs' figures are in its record): allow a new training."""
+        self.progress.setRange(0, 1000)
+        self._draw_curves()
+        self.start.setEnabled(True)
+        self.cancel.setEnabled(False)
+        self.progress.setFormat("sweep ended")
+        self.details.setText(text)
 
     def show_status(self, text: str) -> None:
         self.details.setText(text)
@@ -256,6 +289,10 @@ class TrainingPanel(QWidget):
         if end.device:
             self.set_device(end.device)
         self.details.setText(end.describe())
+        run_id = end.entry.meta.get("run_id") if end.entry is not None else None
+        which = f"run {run_id[:8]}, " if isinstance(run_id, str) else ""
+        self.curves_caption.setText(f"Curves of the last run ({which}{progress_format(end.outcome)}): {run_caption(end.config)}; "
+                                    "they stay until the next training starts.")
 
     def show_measuring(self, images: int) -> None:
         """The new model is being measured on ``images`` test digits."""
@@ -280,6 +317,7 @@ class TrainingPanel(QWidget):
         settings.setValue("training/batch", self.batch.value())
         settings.setValue("training/lr", self.lr.value())
         settings.setValue("training/subset", self.subset.value())
+        self.data_row.save_settings(settings)
 
     def restore_settings(self, settings) -> None:
         from ..core.errors import ConfigError
@@ -299,3 +337,4 @@ class TrainingPanel(QWidget):
         lr = settings.value("training/lr")
         if lr is not None:
             self.lr.setValue(float(lr))
+        self.data_row.restore_settings(settings)

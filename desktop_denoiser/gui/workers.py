@@ -7,7 +7,8 @@
   other and only the latest is computed next. :meth:`InferenceWorker.set_frame_extra` adds a
   per-frame hook (the lab's live markers), run in the same task right after the frame.
 * :class:`TrainingThread` relays a training that runs in a child process (train and store;
-  the window then measures the new model in the inference thread).
+  the window then measures the new model in the inference thread); :class:`SweepThread` a
+  sweep of trainings in one child process.
 """
 
 from __future__ import annotations
@@ -229,21 +230,14 @@ class InferenceWorker(QThread):
         return False
 
 
-class TrainingThread(QThread):
-    """Relays one training that runs in a child process (:class:`TrainingProcess`): its
-    events become signals. The training has its own interpreter there, so Keras building the
-    training graph cannot hold up the window's (see ``core/training_process.py``)."""
+class ProcessThread(QThread):
+    """Relays a job that runs in a child process (:class:`~.core.child_process.ChildProcess`):
+    each event ``(kind, payload)`` becomes the signal named in :attr:`relayed` (the END event
+    becomes ``ended``, exactly once, last)."""
 
-    progress = Signal(object)  # training.Progress
-    epoch = Signal(object)  # training.EpochResult
-    status = Signal(str)
-    device = Signal(str)  # where it trains, once the child has found out
-    ended = Signal(object)  # training_end.TrainingEnd, exactly once, last
-
-    def __init__(self, config, store, name: Optional[str] = None, parent=None):
-        super().__init__(parent)
-        self.setObjectName("training")
-        self.process = TrainingProcess(config, store, name)  # a bad config is refused here
+    ended = Signal(object)
+    relayed: tuple = ()
+    starting = "Starting the training process…"
 
     def cancel(self) -> None:
         self.process.cancel()
@@ -252,16 +246,66 @@ class TrainingThread(QThread):
     def cancelled(self) -> bool:
         return self.process.cancelled
 
+    def _failure(self, message: str):
+        raise NotImplementedError
+
     def run(self) -> None:
-        self.status.emit("Starting the training process…")
-        signals = {"progress": self.progress, "epoch": self.epoch, "status": self.status, "device": self.device,
-                   END: self.ended}
+        self.status.emit(self.starting)
+        signals = {kind: getattr(self, kind) for kind in self.relayed}
+        signals[END] = self.ended
         ended = False
         try:
             for kind, payload in self.process.events():
                 ended = ended or kind == END
                 signals[kind].emit(payload)
-        except Exception as exc:  # noqa: BLE001 - the window must always hear how the training ended
+        except Exception as exc:  # noqa: BLE001 - the window must always hear how the job ended
             traceback.print_exc()
             if not ended:
-                self.ended.emit(TrainingEnd.failure(failure_message(exc), self.process.config.to_dict()))
+                self.ended.emit(self._failure(failure_message(exc)))
+
+
+class TrainingThread(ProcessThread):
+    """Relays one training that runs in a child process (:class:`TrainingProcess`): its
+    events become signals. The training has its own interpreter there, so Keras building the
+    training graph cannot hold up the window's (see ``core/child_process.py``)."""
+
+    progress = Signal(object)  # training.Progress
+    epoch = Signal(object)  # training.EpochResult
+    status = Signal(str)
+    device = Signal(str)  # where it trains, once the child has found out
+    ended = Signal(object)  # training_end.TrainingEnd, exactly once, last
+    relayed = ("progress", "epoch", "status", "device")
+
+    def __init__(self, config, store, name: Optional[str] = None, parent=None):
+        super().__init__(parent)
+        self.setObjectName("training")
+        self.process = TrainingProcess(config, store, name)  # a bad config is refused here
+
+    def _failure(self, message: str) -> TrainingEnd:
+        return TrainingEnd.failure(message, self.process.config.to_dict())
+
+
+class SweepThread(ProcessThread):
+    """Relays a sweep whose runs train one after the other in a child process
+    (:class:`~.core.sweep_process.SweepProcess`)."""
+
+    record = Signal(object)  # sweep_record.SweepRecord, after the baseline and after each run
+    run_start = Signal(object)  # sweep_process.RunStart
+    progress = Signal(object)  # sweep_process.RunProgress
+    status = Signal(str)
+    device = Signal(str)
+    ended = Signal(object)  # sweep_process.SweepEnd, exactly once, last
+    relayed = ("record", "run_start", "progress", "status", "device")
+    starting = "Starting the sweep's training process…"
+
+    def __init__(self, sweep, store, parent=None):
+        super().__init__(parent)
+        self.setObjectName("sweep")
+        from ..core.sweep_process import SweepProcess
+
+        self.process = SweepProcess(sweep, store)
+
+    def _failure(self, message: str):
+        from ..core.sweep_process import SweepEnd
+
+        return SweepEnd("failed", self.process.record, message)
