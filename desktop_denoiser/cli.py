@@ -87,7 +87,7 @@ def _train(args) -> int:
         subset=args.subset, val_fraction=args.val_fraction, patience=args.patience or None, seed=args.seed,
         time_budget=args.time_budget, lr_schedule=args.lr_schedule, mnist=args.mnist, bottleneck=args.bottleneck,
         data=str(Path(args.data).expanduser().absolute()) if args.data else None, mnist_ratio=args.mnist_ratio,
-        init=args.init, reconstructions=tuple(args.reconstructions) if args.reconstructions else None,
+        init=args.init, reconstructions=tuple(args.reconstructions) if args.reconstructions else None, augment=args.augment,
     ).validate()
     store = _store(args.out, args.bundled)  # (an unusable folder is refused when the name is reserved)
     folder = _training_folder(config, store)  # a bad folder or starting model: refused before any training

@@ -141,6 +141,9 @@ def _add_train(sub, noise_help: str) -> None:
                    metavar="NAME,...",
                    help="the classifier: half of each batch is these denoisers' reconstructions of augmented training "
                         "digits, noisy with each denoiser's own training noise or clean (what the app classifies)")
+    t.add_argument("--augment", choices=["basic", "handwriting"], default="basic",
+                   help="the classifier's augmentation: basic (stroke width, rotation, scale, shift; the default) or "
+                        "handwriting (also slant, elastic distortion, low resolution, binarised)")
 
 
 def _add_denoise(sub, noise_help: str) -> None:

@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--values", default="0.3,0.6,0.9", help="the uniform noise levels swept")
     ap.add_argument("--subset", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--explain", action="store_true", help="name what came just before the worst gaps")
     ap.add_argument("--idle", type=float, default=20.0, help="seconds of clicking without a sweep first")
     args = ap.parse_args(argv)
     from PySide6.QtCore import QTimer
@@ -63,9 +64,14 @@ def main(argv=None) -> int:
     idle, idle_frames = stalls.summary(), len(frames)
     t0 = time.perf_counter()
     stalls.start()
+    log = []  # (time, what) of what the window was told, to name the worst gaps
     if not sweeps.start():
         print("the sweep did not start:", sweeps.summary.text())
         return 1
+    thread = sweeps.thread
+    for name in ("record", "run_start", "status", "device"):
+        getattr(thread, name).connect(lambda *a, name=name: log.append((time.perf_counter(), name)))
+    w.frame_shown.connect(lambda *a: log.append((time.perf_counter(), "frame")))
     wait(app, lambda: bool(ended), timeout=3600)
     clicker.stop()
     s = stalls.summary()
@@ -81,6 +87,10 @@ def main(argv=None) -> int:
     print(f"dense, {args.epochs} epoch(s), {args.subset:,} training digits per run, measured on 1,000 test digits; "
           f"a new test digit every 100 ms meanwhile")
     print(f"load average: {os.getloadavg()[0]:.1f} (2 cores; more means other work shares them)")
+    if args.explain:
+        for gap, at in sorted(stalls.gaps, reverse=True)[:6]:
+            near = [f"{what}@{1000 * (t - at):+.0f}ms" for t, what in log if at - 0.05 <= t <= at + gap + 0.05]
+            print(f"gap {1000 * gap:.0f} ms at {at - t0:.1f} s: {', '.join(near) or '-'}")
     return 0 if end is not None and end.status == "finished" else 1
 
 

@@ -217,6 +217,23 @@ def open_image(qtbot, window, path, timeout: int = 30_000) -> bool:
     return blocker.args[0]
 
 
+def in_process_cli(monkeypatch, capsys, cwd: Path, bundled: Path):
+    """``run(*args)``: cli.main in this process with the models of ``bundled``, in ``cwd``;
+    returns (exit code, stdout, stderr lines)."""
+    from desktop_denoiser import cli
+
+    monkeypatch.setenv("DESKTOP_DENOISER_BUNDLED", str(bundled))
+    monkeypatch.chdir(cwd)
+
+    def run(*args):
+        capsys.readouterr()
+        code = cli.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, [line for line in err.splitlines() if line.strip()]
+
+    return run
+
+
 def read_only_folder(path: Path):
     """Make ``path`` a folder nobody may create files in, even root (chattr +i); returns the undo,
     or skips the test when that cannot be done here."""

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import read_only_folder
+from conftest import in_process_cli, read_only_folder
 from test_cli import CLASSIFY_LINE, ERROR_PREFIX, assert_one_error_line, run_cli
 import test_cli
 
@@ -33,18 +33,7 @@ SUMMARY = re.compile(r"^desktop-denoiser: (\d+) written, (\d+) skipped, (\d+) fa
 @pytest.fixture
 def main(tiny_models, monkeypatch, tmp_path, capsys):
     """cli.main in this process with the tiny models; returns (exit code, stdout, stderr lines)."""
-    from desktop_denoiser import cli
-
-    monkeypatch.setenv("DESKTOP_DENOISER_BUNDLED", str(tiny_models.folder))
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args):
-        capsys.readouterr()
-        code = cli.main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, [line for line in err.splitlines() if line.strip()]
-
-    return run
+    return in_process_cli(monkeypatch, capsys, tmp_path, tiny_models.folder)
 
 
 def _digits(mnist, folder: Path, indices, name="img{:03d}.png", size=28) -> list[Path]:

@@ -19,6 +19,8 @@ from desktop_denoiser.core import digit_folder, file_work, folder_evaluation, fo
 from desktop_denoiser.core.errors import DenoiserError, SaveError
 from desktop_denoiser.core.noise import NoiseSpec
 
+from conftest import in_process_cli
+
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "trained_models"
 PER_DIGIT = 11  # images per digit (none of 7: its folder is empty)
@@ -218,18 +220,7 @@ def test_the_png_figure(result, tmp_path):
 
 @pytest.fixture
 def main(monkeypatch, capsys, tmp_path):
-    from desktop_denoiser import cli
-
-    monkeypatch.setenv("DESKTOP_DENOISER_BUNDLED", str(BUNDLED))
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args):
-        capsys.readouterr()
-        code = cli.main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, [line for line in err.splitlines() if line.strip()]
-
-    return run
+    return in_process_cli(monkeypatch, capsys, tmp_path, BUNDLED)
 
 
 def test_evaluate_folder_prints_the_figures_and_writes_the_reports(main, made, result, tmp_path):

@@ -188,3 +188,6 @@ def test_the_bundled_classifier_never_trains_on_held_out_folders():
 
     with pytest.raises(DenoiserError):  # only a classifier trains on reconstructions
         TrainConfig(arch="unet", reconstructions=("unet-mixed",)).validate()
+    with pytest.raises(DenoiserError, match="augmentation"):
+        TrainConfig(arch="classifier", augment="nope").validate()
+    assert TrainConfig(arch="classifier").validate().augment == "basic"  # the shipped classifier's

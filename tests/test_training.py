@@ -303,9 +303,7 @@ def test_classifier_learns(mnist):
     result = Trainer(cfg).run()
     assert result.kind == "classifier"
     assert len(result.history) == 2
-    # accuracy on the validation set (2 epochs of 2,000 digits; the augmentation's slant, elastic
-    # distortion, low resolution and binarising make it learn a little slower than plain digits)
-    assert result.history[-1].val_metric > 0.75
+    assert result.history[-1].val_metric > 0.80  # accuracy on the validation set
     assert result.history[-1].val_loss < result.history[0].val_loss
     assert tuple(result.model.output_shape) == (None, 10)
 
@@ -321,7 +319,7 @@ def test_classifier_noise_corrupts_about_half_of_each_batch(mnist):
     blank = (x.numpy()[..., 0] == 0).mean(axis=(1, 2))  # uniform noise leaves no pixel at exactly 0
     corrupted = blank < 0.05
     assert 0.4 < corrupted.mean() < 0.6
-    assert np.all(blank[~corrupted] > 0.15)  # the others are augmented clean digits on a blank ground (some very bold)
+    assert np.all(blank[~corrupted] > 0.3)  # the others are augmented clean digits on a blank ground
     assert y.shape == (512,)
 
 

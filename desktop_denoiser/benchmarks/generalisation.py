@@ -32,12 +32,17 @@ def classifiers() -> list[str]:
 
 
 def folder_accuracy(pipeline, folder_path) -> tuple[float, int]:
-    """The pipeline's accuracy on a labelled folder, read and measured as ``denoise --classify`` does."""
+    """The pipeline's accuracy on a labelled folder, read and measured as ``denoise --classify`` does,
+    over every PNG in it: an image in which no digit is found (``denoise --classify`` prints ``-``) counts
+    as misread. Returns (accuracy, images)."""
+    from pathlib import Path
+
     from desktop_denoiser.core.digit_folder import read_folder
     from desktop_denoiser.core.folder_evaluation import evaluate_folder
 
+    files = len(list(Path(folder_path).rglob("*.png")))
     folder = read_folder(folder_path)
-    return float(evaluate_folder(pipeline, folder).accuracy), len(folder)
+    return float(np.sum(evaluate_folder(pipeline, folder).correct)) / max(files, 1), files
 
 
 def mnist_accuracy(pipeline, n: int) -> float:

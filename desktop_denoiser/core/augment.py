@@ -11,7 +11,8 @@ in plain TF ops so that it runs inside the ``tf.data`` pipeline:
 * :func:`low_res` — down to a small size and back up (a 16 px scan upscaled), optionally
   binarised at the small size (a 16 or 32 px binary bitmap);
 * :func:`binarise` — ink or paper, two values;
-* :func:`augment_digits` — all of them at random, per image: the classifier's training stream.
+* :func:`augment_digits` — all of them at random, per image (``train --augment handwriting``);
+  :func:`augment_basic` — stroke width and affine only, the default (``--augment basic``).
 """
 
 from __future__ import annotations
@@ -148,6 +149,24 @@ def augment_digits(images, seed):
     mode = _per_image(_uniform(seed, 12, n, 0.0, 1.0))
     x = tf.where(mode < 0.45, x, tf.where(mode < 0.65, low, tf.where(mode < 0.85, low_bin, binarise(x, threshold))))
     return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def augment_basic(images, seed):
+    """The classifier's first augmentation (the shipped ``classifier`` was trained with it):
+    thinner (15%), same or thicker (40%) strokes, rotation ±15°, scale 0.85–1.15, shift ±3 px."""
+    import tensorflow as tf
+
+    n = tf.shape(images)[0]
+    thick = tf.nn.max_pool2d(images, 2, 1, "SAME")
+    thin = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+    pick = _per_image(_uniform(seed, 1, n, 0.0, 1.0))
+    x = tf.where(pick < 0.15, thin, tf.where(pick > 0.6, thick, images))
+    angle = _uniform(seed, 2, n, -15.0, 15.0) * (math.pi / 180.0)
+    x = affine(x, angle, _uniform(seed, 3, n, 0.85, 1.15), tf.zeros([n]), _uniform(seed, 4, n, -3.0, 3.0), _uniform(seed, 5, n, -3.0, 3.0))
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+AUGMENTATIONS = {"basic": augment_basic, "handwriting": augment_digits}
 
 
 def shift_only(images, seed, pixels: float = 2.0):

@@ -56,6 +56,7 @@ class TrainConfig:
     mnist_ratio: Optional[float] = None  # the MNIST share of each batch with a folder (None: DEFAULT_MNIST_RATIO)
     init: Optional[str] = None  # start from this stored model's weights (a name or .keras path), None: from scratch
     reconstructions: Optional[tuple] = None  # classifier: also train on these denoisers' reconstructions (reconstruction_pool.py)
+    augment: str = "basic"  # the classifier's augmentation: "basic" or "handwriting" (augment.AUGMENTATIONS)
 
     def validate(self) -> "TrainConfig":
         arch = models.get(self.arch)
@@ -72,6 +73,8 @@ class TrainConfig:
         if self.lr_schedule not in ("cosine", "constant"):
             raise ConfigError("The learning-rate schedule must be 'cosine' or 'constant'.")
         models.check_bottleneck(self.arch, self.bottleneck)
+        if self.augment not in ("basic", "handwriting"):
+            raise ConfigError("The augmentation must be 'basic' or 'handwriting'.")
         if self.reconstructions and arch.kind != "classifier":
             raise ConfigError("Only the classifier trains on reconstructions; a denoiser makes them.")
         if arch.kind == "denoiser" and self.noise.kind == "none":
@@ -194,12 +197,13 @@ def psnr_metric(y_true, y_pred):
     return tf.reduce_mean(10.0 * tf.math.log(1.0 / tf.maximum(mse, 1e-10)) / tf.math.log(10.0))
 
 
-def augment_digits(images, seed):
-    """Augment a batch (N, 28, 28, 1) for the classifier: see :func:`augment.augment_digits`
-    (stroke width, rotation, scale, slant, shift, elastic distortion, low resolution, binarised)."""
-    from .augment import augment_digits as augment
+def augment_digits(images, seed, kind: str = "basic"):
+    """Augment a batch (N, 28, 28, 1) for the classifier: ``kind`` "basic" (stroke width, shifts,
+    rotation, scale) or "handwriting" (also slant, elastic distortion, low resolution, binarised);
+    see :mod:`augment`."""
+    from .augment import AUGMENTATIONS
 
-    return augment(images, seed)
+    return AUGMENTATIONS[kind](images, seed)
 
 
 class Trainer:
@@ -401,7 +405,7 @@ class Trainer:
             @tf.autograph.experimental.do_not_convert
             def augment(batch, seed, pool=None):
                 x_u8, y = batch
-                x = augment_digits(tf.cast(x_u8, tf.float32) / 255.0, seed)
+                x = augment_digits(tf.cast(x_u8, tf.float32) / 255.0, seed, cfg.augment)
                 if noise.kind != "none":  # robust training: a random half of the digits corrupted
                     noisy = noise.apply_tf(x[..., 0], seed + tf.constant([0, 7], tf.int64))[..., None]
                     pick = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1], seed + tf.constant([0, 11], tf.int64))
