@@ -182,10 +182,33 @@ def _denoise(args) -> int:
         return pipeline
 
     summary = filebatch.Summary()
+    # Ctrl+C while the batches run is noted and acted on between batches: raised inside a
+    # TensorFlow call (where the parent spends most of its time once the workers decode and
+    # write), the KeyboardInterrupt could be lost and the run went on to the end. Before the
+    # batches (planning, the TensorFlow import) it interrupts at once, as by default.
+    stop: list = []
+
+    def on_sigint(signum, frame):
+        if batching and not stop:
+            stop.append(True)
+        else:  # before the batches, or a second Ctrl+C
+            raise KeyboardInterrupt
+
+    batching: list = []
+
+    def load_then_batch():
+        pipeline = load()
+        batching.append(True)
+        return pipeline
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
     try:
-        filebatch.run(plan, load, args.noise, args.seed, args.size, classify=args.classify, overwrite=args.overwrite,
-                      on_outcome=on_outcome, on_progress=bar.update, summary=summary)
+        filebatch.run(plan, load_then_batch, args.noise, args.seed, args.size, classify=args.classify,
+                      overwrite=args.overwrite, on_outcome=on_outcome, on_progress=bar.update, summary=summary,
+                      stop_requested=lambda: bool(stop))
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         bar.clear()
         if total > 1 and sys.exc_info()[0] is KeyboardInterrupt:
             print(f"desktop-denoiser: stopped: {summary_line(summary)} before the interruption", file=sys.stderr)

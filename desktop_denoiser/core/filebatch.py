@@ -194,14 +194,16 @@ def run(plan_: Plan, load_pipeline: Callable[[], object], noise: Optional[NoiseS
         size: int = 28, classify: bool = False, overwrite: bool = False, workers: Optional[int] = None,
         on_outcome: Callable[[Outcome], None] = lambda o: None,
         on_progress: Callable[[int, int], None] = lambda done, total: None, summary: Optional[Summary] = None,
-        pool: Optional[cf.Executor] = None) -> Summary:
+        pool: Optional[cf.Executor] = None, stop_requested: Callable[[], bool] = lambda: False) -> Summary:
     """Denoise the plan's files; ``load_pipeline()`` is called once the workers are starting,
     so that they start while the models load. Calls ``on_outcome`` for every file, in the
     plan's order (the skipped and failed ones decided while planning first), and
     ``on_progress(done, total)`` after each batch. ``workers``: worker processes (None: one
     per core when there are enough files; 0: all in this process). ``summary`` is counted into
     as the files are done (so it is up to date when the run is interrupted). ``pool``: an
-    executor from :func:`process_pool` to use (and leave running) instead of starting one."""
+    executor from :func:`process_pool` to use (and leave running) instead of starting one.
+    ``stop_requested()`` is asked before each batch: True stops the run as a Ctrl+C does (the
+    command's SIGINT handler sets it; see ``cli._denoise``)."""
     summary = Summary() if summary is None else summary
     _report_planned(plan_, summary, on_outcome)
     todo = plan_.todo
@@ -220,6 +222,8 @@ def run(plan_: Plan, load_pipeline: Callable[[], object], noise: Optional[NoiseS
         batches.feed()  # the workers start (and import) while the models load
         pipeline = load_pipeline()
         for chunk in chunks:
+            if stop_requested():
+                raise KeyboardInterrupt
             batches.denoise(chunk, pipeline)
             batches.report(keep=batches.behind)
         batches.report(keep=0)
