@@ -269,7 +269,12 @@ def test_delete_never_offers_a_shipped_model(qtbot, make_window, home_runs, monk
     wide = home_runs["wide"]
     dock.select({wide.run_id})
     asked = []
-    monkeypatch.setattr(dock, "ask_delete", lambda text, models: asked.append((text, models)) or True)  # "models too"
+
+    def answer_models_too(text, models):  # the person's answer to the question: "delete the models too"
+        asked.append((text, models))
+        return True
+
+    monkeypatch.setattr(dock, "ask_delete", answer_models_too)
     dock.delete_selected()
     assert asked[0][1] == [] and "wide ship(s) with the app and will be kept" in asked[0][0]
     assert not wide.folder.exists() and Path(wide.model["path"]).is_file() and dock.table.rowCount() == 2

@@ -146,10 +146,4 @@ class InterpolateView(LabView):
         self._draw_path()
 
     def _draw_path(self) -> None:
-        r, lmap, lab = self.result, self.session.map, self.session.lab
-        if r is None or r.codes is None or lmap is None or lab is None or lmap.model_name != lab.name:
-            self.plot.set_path("interpolation", None)
-            return
-        points = lmap.place(r.codes)
-        self.plot.set_path("interpolation", points, colour=(30, 30, 30))
-        self.plot.focus(points)
+        self.show_path("interpolation", self.result.codes if self.result is not None else None, (30, 30, 30))

@@ -115,13 +115,7 @@ class IterateView(LabView):
         self._draw_path()
 
     def _draw_path(self) -> None:
-        r, lmap, lab = self.result, self.session.map, self.session.lab
-        if r is None or r.codes is None or lmap is None or lab is None or lmap.model_name != lab.name:
-            self.plot.set_path("iteration", None)
-            return
-        points = lmap.place(r.codes)
-        self.plot.set_path("iteration", points, colour=(214, 39, 40))
-        self.plot.focus(points)
+        self.show_path("iteration", self.result.codes if self.result is not None else None, (214, 39, 40))
 
 
 def step_change(d: float) -> str:

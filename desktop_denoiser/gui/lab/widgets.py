@@ -133,6 +133,17 @@ class LabView(QWidget):
     def map_drawn(self) -> None:
         pass
 
+    def show_path(self, name: str, codes, colour: tuple) -> None:
+        """Draw the path of ``codes`` (a result's codes, None: none) on ``map_plot`` as ``name``,
+        and zoom to it; cleared when there is no map of the current lab's model."""
+        lmap, lab = self.session.map, self.session.lab
+        if codes is None or lmap is None or lab is None or lmap.model_name != lab.name:
+            self.map_plot.set_path(name, None)
+            return
+        points = lmap.place(codes)
+        self.map_plot.set_path(name, points, colour=colour)
+        self.map_plot.focus(points)
+
     def frame_changed(self, frame) -> None:
         pass
 
