@@ -88,6 +88,7 @@ def _train(args) -> int:
         time_budget=args.time_budget, lr_schedule=args.lr_schedule, mnist=args.mnist, bottleneck=args.bottleneck,
         data=str(Path(args.data).expanduser().absolute()) if args.data else None, mnist_ratio=args.mnist_ratio,
         init=args.init, reconstructions=tuple(args.reconstructions) if args.reconstructions else None, augment=args.augment,
+        flag_ones=args.flag_ones,
     ).validate()
     store = _store(args.out, args.bundled)  # (an unusable folder is refused when the name is reserved)
     folder = _training_folder(config, store)  # a bad folder or starting model: refused before any training

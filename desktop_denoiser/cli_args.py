@@ -49,6 +49,13 @@ def _share(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
+    return value
+
+
 SEED_MAX = 2**32 - 1  # numpy's and Keras's global seeds take 32 bits
 
 
@@ -145,6 +152,9 @@ def _add_train(sub, noise_help: str) -> None:
     t.add_argument("--augment", choices=["basic", "handwriting"], default="basic",
                    help="the classifier's augmentation: basic (stroke width, rotation, scale, shift; the default) or "
                         "handwriting (also slant, elastic distortion, low resolution, binarised)")
+    t.add_argument("--flag-ones", type=_fraction, default=0.0, metavar="SHARE",
+                   help="the classifier: give this share of the training 1s a European flag, 0 to 1 (default: 0; "
+                        "MNIST's 1s are bare strokes, and a flagged 1 is otherwise read as 7)")
 
 
 def _add_denoise(sub, noise_help: str) -> None:

@@ -156,6 +156,37 @@ def test_stroke_width_and_elastic_and_the_whole_augmentation():
     assert len({hashlib.sha1(img.tobytes()).hexdigest() for img in a}) == len(a)  # each image its own draw
 
 
+def test_flag_ones_draws_a_flag_down_left_from_the_top_of_a_1_only():
+    import tensorflow as tf
+
+    from desktop_denoiser.core import augment
+
+    x = tf.constant(_bar())  # a bar from row 4 to 23, columns 13-14
+    seed = tf.constant([5, 6], tf.int64)
+    out = augment.flag_ones(x, tf.constant([1, 7]), seed, 1.0).numpy()[..., 0]
+    assert np.array_equal(out[1], _bar()[1, ..., 0])  # a 7 is left alone
+    added = out[0] - _bar()[0, ..., 0]
+    assert added.min() >= 0 and added.sum() > 4  # ink only added, a stroke's worth
+    ys, xs = np.nonzero(added > 0.5)
+    assert xs.max() <= 13 and xs.min() < 11  # to the left of the stem
+    assert ys.min() >= 4 and ys.max() > 6 and ys.max() < 4 + 0.6 * 20 + 2  # from its top, down, not too long
+    assert np.array_equal(out, augment.flag_ones(x, tf.constant([1, 7]), seed, 1.0).numpy()[..., 0])  # stateless
+    assert np.array_equal(augment.flag_ones(x, tf.constant([1, 1]), seed, 0.0).numpy(), _bar())  # share 0: none
+    many = tf.constant(np.repeat(_bar(), 100, axis=0))
+    flagged = np.abs(augment.flag_ones(many, tf.ones([200], tf.int64), seed, 0.3).numpy() - many.numpy()).max(axis=(1, 2, 3)) > 0
+    assert 40 < flagged.sum() < 80  # about the share asked
+
+
+def test_flag_ones_is_checked():
+    from desktop_denoiser.core.training import TrainConfig
+
+    with pytest.raises(DenoiserError, match="flagged 1s must be"):
+        TrainConfig(arch="classifier", flag_ones=1.5).validate()
+    with pytest.raises(DenoiserError, match="Only the classifier"):
+        TrainConfig(arch="unet", flag_ones=0.5).validate()
+    assert TrainConfig(arch="classifier", flag_ones=0.5).validate().to_dict()["flag_ones"] == 0.5
+
+
 def test_reconstructions_replace_a_share_of_the_batch_with_their_labels():
     import tensorflow as tf
 

@@ -234,6 +234,7 @@ def test_metadata_and_run_record_say_which_data_the_model_saw(fine_tuned, digit_
     card = model_card.card(ModelStore(write_to=fine_tuned["out"]).find("mine"), run)
     assert folder["fingerprint"] in card and str(digit_folder.resolve()) in card
     assert "MNIST share of each batch: 50%" in card and "Started from: classifier" in card
+    assert "| augmentation | basic |" in card and "| flagged 1s | none |" in card
     assert "On the folder's 10 held-out images: accuracy" in card
 
 
@@ -270,6 +271,8 @@ def test_init_of_another_architecture_is_refused(tmp_path):
     (["--data", "FOLDER", "--mnist-ratio", "1.5"], 2, "--mnist-ratio: must be from 0 (the folder alone) to below 1"),
     (["--mnist-ratio", "0.5"], 1, "give the folder too"),
     (["--data", "FOLDER", "--init", "no-such-model"], 1, "No model named 'no-such-model'"),
+    (["--flag-ones", "2"], 2, "--flag-ones: must be from 0 to 1"),
+    (["--arch", "unet", "--flag-ones", "0.5"], 1, "Only the classifier trains on flagged 1s"),
 ])
 def test_bad_folder_or_option_is_one_line_before_any_work(tmp_path, capsys, digit_folder, extra, code, text):
     (tmp_path / "empty").mkdir()

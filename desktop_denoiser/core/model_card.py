@@ -82,6 +82,10 @@ def _settings_lines(meta: dict, cfg: dict) -> list[str]:
             ("validation loss (best epoch)", _num(meta.get("val_loss"), 4))]
     if cfg.get("arch") in ("dense", "conv"):
         rows.insert(1, ("bottleneck", cfg.get("bottleneck") or models.get(cfg["arch"]).bottleneck))
+    if cfg.get("arch") == "classifier":
+        rows += [("augmentation", cfg.get("augment") or "basic"),
+                 ("flagged 1s", f"{cfg['flag_ones']:.0%} of the 1s" if cfg.get("flag_ones") else "none"),
+                 ("reconstructions", ", ".join(cfg["reconstructions"]) if cfg.get("reconstructions") else "none")]
     return ["| setting | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
 
 

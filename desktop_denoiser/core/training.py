@@ -28,6 +28,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import device, models, reconstruction_pool, training_data
+from .augment import flag_ones
 from .errors import ConfigError
 from .noise import NoiseSpec
 
@@ -57,6 +58,7 @@ class TrainConfig:
     init: Optional[str] = None  # start from this stored model's weights (a name or .keras path), None: from scratch
     reconstructions: Optional[tuple] = None  # classifier: also train on these denoisers' reconstructions (reconstruction_pool.py)
     augment: str = "basic"  # the classifier's augmentation: "basic" or "handwriting" (augment.AUGMENTATIONS)
+    flag_ones: float = 0.0  # the classifier: the share of 1s given a European flag (augment.flag_ones)
 
     def validate(self) -> "TrainConfig":
         arch = models.get(self.arch)
@@ -75,6 +77,10 @@ class TrainConfig:
         models.check_bottleneck(self.arch, self.bottleneck)
         if self.augment not in ("basic", "handwriting"):
             raise ConfigError("The augmentation must be 'basic' or 'handwriting'.")
+        if not 0 <= self.flag_ones <= 1:
+            raise ConfigError("The share of flagged 1s must be from 0 to 1.")
+        if self.flag_ones and arch.kind != "classifier":
+            raise ConfigError("Only the classifier trains on flagged 1s (they need the labels).")
         if self.reconstructions and arch.kind != "classifier":
             raise ConfigError("Only the classifier trains on reconstructions; a denoiser makes them.")
         if arch.kind == "denoiser" and self.noise.kind == "none":
@@ -405,7 +411,10 @@ class Trainer:
             @tf.autograph.experimental.do_not_convert
             def augment(batch, seed, pool=None):
                 x_u8, y = batch
-                x = augment_digits(tf.cast(x_u8, tf.float32) / 255.0, seed, cfg.augment)
+                x = tf.cast(x_u8, tf.float32) / 255.0
+                if cfg.flag_ones:  # before the augmentation, which then slants and thickens the flag too
+                    x = flag_ones(x, y, seed + tf.constant([0, 23], tf.int64), cfg.flag_ones)
+                x = augment_digits(x, seed, cfg.augment)
                 if noise.kind != "none":  # robust training: a random half of the digits corrupted
                     noisy = noise.apply_tf(x[..., 0], seed + tf.constant([0, 7], tf.int64))[..., None]
                     pick = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1], seed + tf.constant([0, 11], tf.int64))
