@@ -3,6 +3,7 @@
     python scripts/protocol2_ceiling.py recon [EPOCHS]   # a classifier for the specialist's output only
     python scripts/protocol2_ceiling.py noisy [EPOCHS]   # a classifier for the noisy digits themselves
     python scripts/protocol2_ceiling.py joint [EPOCHS] [LAMBDA]  # the U-Net tuned for the classifier
+    python scripts/protocol2_ceiling.py grid             # where the shipped pipeline loses its digits
 
 Protocol 2 is blur σ ~ U(0, 2) then uniform noise ±r, r ~ U(0.01, 1.5), on the 10,000 MNIST
 test digits (the evaluation's seed). The app classifies the *reconstruction* of
@@ -16,7 +17,10 @@ bundled models and prints the test accuracy after every epoch:
   noise leaves for this classifier to read;
 * ``joint``: the specialist fine-tuned (Adam 1e-4, batch 64, fresh noise each epoch) on
   MSE + LAMBDA · cross-entropy of the frozen classifier on its output (the first article's
-  combined denoise-and-classify model); prints accuracy and PSNR.
+  combined denoise-and-classify model); prints accuracy and PSNR;
+* ``grid``: the shipped pipeline (specialist, then classifier) on the protocol's range cut into
+  4 × 4 cells of fixed σ and r (each cell's centre, 2,000 test digits, the sweep's blur with its
+  reflect border): the protocol's accuracy is about the mean of the cells.
 
 A measurement script, not part of the app: it trains for minutes in memory and writes nothing.
 """
@@ -107,7 +111,33 @@ def joint(epochs: int, lam: float) -> None:
         print("joint (lambda %g): epoch %d: accuracy %.4f, PSNR %.2f dB (%.0f s)" % (lam, e + 1, *test(), time.time() - t0), flush=True)
 
 
+def grid(cells: int = 4, digits: int = 2000) -> None:
+    from desktop_denoiser.core import metrics
+    from desktop_denoiser.core.inference import Pipeline
+    from desktop_denoiser.core.sweep import sweep_noise
+
+    store, m, _p2, xte, _ = _setup()
+    pipe = Pipeline(store.load("unet-blur+uniform").model, store.load("classifier").model, warmup=False)
+    sigmas = [2.0 * (i + 0.5) / cells for i in range(cells)]
+    rs = [0.01 + 1.49 * (j + 0.5) / cells for j in range(cells)]
+    print("| blur σ \\ noise ±r | " + " | ".join(f"{r:.2f}" for r in rs) + " |")
+    print("|---|" + "---:|" * cells)
+    accs = []
+    for i, sigma in enumerate(sigmas):
+        row = []
+        for j, r in enumerate(rs):
+            noisy = sweep_noise(xte[:digits], sigma, r, seed=7 + 10 * i + j)
+            acc = metrics.accuracy(pipe.classify(pipe.denoise(noisy)), m.y_test[:digits])
+            row.append(acc)
+        accs += row
+        print(f"| {sigma:.2f} | " + " | ".join(f"{100 * a:.1f}%" for a in row) + " |", flush=True)
+    print(f"mean of the cells: {100 * np.mean(accs):.2f}%")
+
+
 def main(argv) -> int:
+    if argv and argv[0] == "grid":
+        grid()
+        return 0
     if not argv or argv[0] not in ("recon", "noisy", "joint"):
         print(__doc__, file=sys.stderr)
         return 2
