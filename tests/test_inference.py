@@ -61,7 +61,7 @@ def test_run_equals_denoise_then_classify(pipeline, test_digits):
 def test_batched_denoise_matches_per_image_run(pipeline, test_digits):
     x, _ = test_digits
     noisy = NoiseSpec("uniform", {"level": 0.5}).apply(x, seed=2)
-    batched = pipeline.denoise(noisy)  # 1000 images: two batches of up to 512
+    batched = pipeline.denoise(noisy)  # 1000 images: eight batches of up to 128
     assert batched.shape == (1000, 28, 28) and batched.dtype == np.float32
     single = np.stack([pipeline.run(img).reconstruction for img in noisy])
     np.testing.assert_allclose(batched, single, atol=1e-5)

@@ -130,7 +130,7 @@ def protocol2(ctx) -> list[Table]:
             t.note(f"non-local means and TV are per-image in scikit-image (~10 ms/digit): measured on the first {n_slow:,} digits")
     t.note(f"accuracy of the bundled classifier: clean {pct(models.accuracy(clean, labels))}, noisy {pct(acc_noisy)}")
     t.note(f"filter settings tuned for PSNR on {vn:,} training digits ({slow_val} for the per-image filters), noise seed {_seed() + 1}")
-    t.note("ms/digit: batched, on this machine (the networks through Pipeline.denoise in batches of 512)")
+    t.note("ms/digit: batched, on this machine (the networks through Pipeline.denoise in batches of 128)")
     return [t, sweep(ctx)]
 
 
