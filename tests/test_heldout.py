@@ -172,6 +172,8 @@ def test_flag_ones_draws_a_flag_down_left_from_the_top_of_a_1_only():
     assert ys.min() >= 4 and ys.max() > 6 and ys.max() < 4 + 0.6 * 20 + 2  # from its top, down, not too long
     assert np.array_equal(out, augment.flag_ones(x, tf.constant([1, 7]), seed, 1.0).numpy()[..., 0])  # stateless
     assert np.array_equal(augment.flag_ones(x, tf.constant([1, 1]), seed, 0.0).numpy(), _bar())  # share 0: none
+    faint = _bar() * 0.4  # no ink above 0.5: no stem found, no flag (not one in the top-left corner)
+    assert np.array_equal(augment.flag_ones(tf.constant(faint), tf.constant([[1], [1]]), seed, 1.0).numpy(), faint)
     many = tf.constant(np.repeat(_bar(), 100, axis=0))
     flagged = np.abs(augment.flag_ones(many, tf.ones([200], tf.int64), seed, 0.3).numpy() - many.numpy()).max(axis=(1, 2, 3)) > 0
     assert 40 < flagged.sum() < 80  # about the share asked

@@ -183,7 +183,9 @@ def flag_ones(images, labels, seed, share: float):
 
     ink = images[..., 0]
     n = tf.shape(ink)[0]
+    labels = tf.reshape(labels, [-1])
     rows = tf.cast(tf.reduce_max(ink, axis=2) > 0.5, tf.int32)  # (N, 28): rows with ink
+    inked = tf.reduce_any(rows > 0, axis=1)  # a faint image (no ink above 0.5) has no stem to find
     top = tf.cast(tf.argmax(rows, axis=1), tf.float32)
     bottom = float(SIZE - 1) - tf.cast(tf.argmax(tf.reverse(rows, [1]), axis=1), tf.float32)
     height = bottom - top + 1.0
@@ -204,7 +206,7 @@ def flag_ones(images, labels, seed, share: float):
     dist = tf.sqrt(tf.square(px - t * dx) + tf.square(py - t * dy))
     darkest = tf.reduce_max(ink, axis=[1, 2])[:, None, None]
     flag = tf.clip_by_value(width[:, None, None] / 2.0 + 0.5 - dist, 0.0, 1.0) * darkest
-    pick = tf.logical_and(tf.logical_and(tf.equal(tf.cast(labels, tf.int64), 1), height >= MIN_HEIGHT),
+    pick = tf.logical_and(tf.logical_and(tf.equal(tf.cast(labels, tf.int64), 1), tf.logical_and(inked, height >= MIN_HEIGHT)),
                           _uniform(seed, 22, n, 0.0, 1.0) < share)
     return tf.where(_per_image(pick), tf.maximum(ink, flag)[..., None], images)
 
