@@ -103,3 +103,17 @@ def test_file_open_folder_asks_for_a_folder_and_opens_it(qtbot, window, monkeypa
     monkeypatch.setattr(window, "open_folder", opened.append)
     action.trigger()
     assert opened == [str(tmp_path)] and window.settings.value("files/last_folder") == str(tmp_path)
+
+
+def test_the_view_fits_a_laptop_screen_beside_the_tiles(qtbot, window, digits):
+    """Opening the view keeps the window as wide as it was (1366 px, a common laptop): before, the
+    dock's minimum width (its confusion matrix) beside the tiles widened the window to 1515 px, past
+    the screen's edge, with the view's buttons cut off."""
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.width() == 1366, timeout=5_000)
+    view = window.open_folder(str(digits))
+    qtbot.waitUntil(lambda: view.result is not None, timeout=TIMEOUT)
+    qtbot.wait(200)  # the layout settles after the matrix is filled
+    assert window.width() == 1366
+    assert view.width() >= 300 and view.export_button.isVisible()  # the dock still has room to work in
+

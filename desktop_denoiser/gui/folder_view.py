@@ -184,7 +184,13 @@ class FolderView(QDockWidget):
         split.addWidget(bottom)
         split.setStretchFactor(1, 1)
         v.addWidget(split, 1)
-        self.setWidget(body)
+        # In a scroll area, so that the dock asks for little width: the matrix alone is about 420 px,
+        # and the dock's minimum beside the tiles' 950 px widened the window past a 1366 px screen.
+        holder = QScrollArea()
+        holder.setWidgetResizable(True)
+        holder.setFrameShape(QFrame.Shape.NoFrame)
+        holder.setWidget(body)
+        self.setWidget(holder)
         self._set_busy(False)
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
