@@ -116,4 +116,3 @@ def test_the_view_fits_a_laptop_screen_beside_the_tiles(qtbot, window, digits):
     qtbot.wait(200)  # the layout settles after the matrix is filled
     assert window.width() == 1366
     assert view.width() >= 300 and view.export_button.isVisible()  # the dock still has room to work in
-

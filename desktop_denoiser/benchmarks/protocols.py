@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from ..core import classical
+from ..core.inference import BATCH
 from .common import Table, denoise, fmt, log, measure, pct, size, test_set, validation_set
 from ..core.sweep import SWEEP, sweep_noise
 
@@ -130,7 +131,7 @@ def protocol2(ctx) -> list[Table]:
             t.note(f"non-local means and TV are per-image in scikit-image (~10 ms/digit): measured on the first {n_slow:,} digits")
     t.note(f"accuracy of the bundled classifier: clean {pct(models.accuracy(clean, labels))}, noisy {pct(acc_noisy)}")
     t.note(f"filter settings tuned for PSNR on {vn:,} training digits ({slow_val} for the per-image filters), noise seed {_seed() + 1}")
-    t.note("ms/digit: batched, on this machine (the networks through Pipeline.denoise in batches of 128)")
+    t.note(f"ms/digit: batched, on this machine (the networks through Pipeline.denoise in batches of {BATCH})")
     return [t, sweep(ctx)]
 
 
